@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `swiftquant` command: one subcommand per job.
+@main
+struct SwiftQuantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftquant",
+        abstract: "Quantize, inspect, run and evaluate LLMs on the CPU.",
+        subcommands: []
+    )
+}
