@@ -25,6 +25,18 @@ public enum BLAS {
                     1, a, Int32(k), b, Int32(n), accumulate ? 1 : 0, c, Int32(n))
     }
 
+    /// General strided product `c = alpha·op(a)·op(b) + beta·c`, row-major, where `op`
+    /// transposes when asked; `lda`, `ldb`, `ldc` are row strides in elements. Used for
+    /// per-head attention over interleaved head layouts.
+    public static func gemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     /// Sets the BLAS library's own thread count (OpenBLAS); a no-op on Accelerate.
     public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate)

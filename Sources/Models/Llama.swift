@@ -1,0 +1,177 @@
+import Foundation
+import Tensors
+
+/// Looks up rows of an embedding table.
+public protocol EmbeddingTable: Sendable {
+    /// Width of a row.
+    var width: Int { get }
+    /// Number of rows.
+    var rowCount: Int { get }
+    /// Writes row `index` as f32 into `out`.
+    func row(_ index: Int, into out: UnsafeMutablePointer<Float>)
+}
+
+extension DenseLinear: EmbeddingTable {
+    /// Width of a row (`inFeatures`).
+    public var width: Int { inFeatures }
+    /// Number of rows (`outFeatures`).
+    public var rowCount: Int { outFeatures }
+    /// Copies row `index` of the weight.
+    public func row(_ index: Int, into out: UnsafeMutablePointer<Float>) {
+        weight.withPointer { out.update(from: $0 + index * inFeatures, count: inFeatures) }
+    }
+}
+
+/// One transformer block: attention then SwiGLU MLP, each behind an RMSNorm, with residuals.
+public struct LlamaBlock: Sendable {
+    /// RMSNorm weight before attention.
+    public var attentionNorm: [Float]
+    /// Query, key, value and output projections.
+    public var query: any Linear, key: any Linear, value: any Linear, output: any Linear
+    /// RMSNorm weight before the MLP.
+    public var mlpNorm: [Float]
+    /// The MLP's gate, up and down projections.
+    public var gate: any Linear, up: any Linear, down: any Linear
+
+    /// A block from its parts.
+    public init(attentionNorm: [Float], query: any Linear, key: any Linear, value: any Linear, output: any Linear,
+                mlpNorm: [Float], gate: any Linear, up: any Linear, down: any Linear) {
+        self.attentionNorm = attentionNorm
+        self.query = query
+        self.key = key
+        self.value = value
+        self.output = output
+        self.mlpNorm = mlpNorm
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+}
+
+/// A Llama-family decoder: embeddings, blocks, final norm, output head.
+public final class LlamaModel: @unchecked Sendable {
+    /// The model's shape.
+    public let hp: LlamaHyperparameters
+    /// Token embeddings.
+    public var embedding: any EmbeddingTable
+    /// The transformer blocks, first to last.
+    public var blocks: [LlamaBlock]
+    /// Final RMSNorm weight.
+    public var outputNorm: [Float]
+    /// The output head (the embedding itself when tied).
+    public var head: any Linear
+    let rope: RoPE
+
+    /// A model from its parts; shapes are checked by the loader.
+    public init(hp: LlamaHyperparameters, embedding: any EmbeddingTable, blocks: [LlamaBlock],
+                outputNorm: [Float], head: any Linear) {
+        self.hp = hp
+        self.embedding = embedding
+        self.blocks = blocks
+        self.outputNorm = outputNorm
+        self.head = head
+        rope = RoPE(dims: hp.ropeDims, base: hp.ropeBase, style: hp.ropeStyle)
+    }
+
+    /// A new KV cache for this model (capacity defaults to the training context).
+    public func makeCache(capacity: Int? = nil) -> KVCache {
+        KVCache(hp, capacity: capacity ?? hp.contextLength)
+    }
+
+    /// Runs `tokens` at the next positions of `cache` and returns the logits of the rows
+    /// from `logitsFrom` on (`[tokens.count - logitsFrom, vocab]`, row-major). The default
+    /// returns the last row only, which is what generation needs.
+    public func forward(_ tokens: [Int32], cache: KVCache, logitsFrom: Int? = nil) -> [Float] {
+        let t = tokens.count, d = hp.hiddenSize
+        precondition(t > 0 && cache.count + t <= cache.capacity, "KV cache overflow")
+        var x = [Float](repeating: 0, count: t * d)
+        x.withUnsafeMutableBufferPointer { xb in
+            for (i, tok) in tokens.enumerated() { embedding.row(Int(tok), into: xb.baseAddress! + i * d) }
+        }
+        for (l, block) in blocks.enumerated() {
+            forwardBlock(block, layer: l, x: &x, rows: t, cache: cache)
+        }
+        cache.advance(by: t)
+        let first = logitsFrom ?? (t - 1)
+        let n = t - first
+        var normed = [Float](repeating: 0, count: n * d)
+        var logits = [Float](repeating: 0, count: n * hp.vocabSize)
+        x.withUnsafeBufferPointer { xb in
+            outputNorm.withUnsafeBufferPointer { w in
+                Ops.rmsNorm(xb.baseAddress! + first * d, weight: w.baseAddress!, rows: n, n: d, eps: hp.rmsEps,
+                            into: &normed)
+            }
+        }
+        head.forward(normed, rows: n, into: &logits)
+        return logits
+    }
+
+    /// Attention and MLP of one block over `rows` new positions, updating `x` in place.
+    func forwardBlock(_ b: LlamaBlock, layer: Int, x: inout [Float], rows t: Int, cache: KVCache) {
+        let d = hp.hiddenSize, hd = hp.headDim
+        let qWidth = hp.headCount * hd, kvWidth = hp.kvHeadCount * hd
+        var h = [Float](repeating: 0, count: t * d)
+        var q = [Float](repeating: 0, count: t * qWidth)
+        var attn = [Float](repeating: 0, count: t * qWidth)
+        let p0 = cache.count
+        Ops.rmsNorm(x, weight: b.attentionNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
+        b.query.forward(h, rows: t, into: &q)
+        cache.keys[layer].withUnsafeMutableBufferPointer { kc in
+            cache.values[layer].withUnsafeMutableBufferPointer { vc in
+                let kRows = kc.baseAddress! + p0 * kvWidth, vRows = vc.baseAddress! + p0 * kvWidth
+                b.key.forward(h, rows: t, into: kRows)
+                b.value.forward(h, rows: t, into: vRows)
+                q.withUnsafeMutableBufferPointer { qb in
+                    for i in 0..<t {
+                        rope.apply(qb.baseAddress! + i * qWidth, heads: hp.headCount, headDim: hd, position: p0 + i)
+                        rope.apply(kRows + i * kvWidth, heads: hp.kvHeadCount, headDim: hd, position: p0 + i)
+                    }
+                    attn.withUnsafeMutableBufferPointer { ab in
+                        attention(q: qb.baseAddress!, keys: kc.baseAddress!, values: vc.baseAddress!,
+                                  out: ab.baseAddress!, rows: t, start: p0)
+                    }
+                }
+            }
+        }
+        var o = [Float](repeating: 0, count: t * d)
+        b.output.forward(attn, rows: t, into: &o)
+        Ops.add(&x, o, n: t * d)
+
+        Ops.rmsNorm(x, weight: b.mlpNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
+        let f = hp.intermediateSize
+        var g = [Float](repeating: 0, count: t * f)
+        var u = [Float](repeating: 0, count: t * f)
+        b.gate.forward(h, rows: t, into: &g)
+        b.up.forward(h, rows: t, into: &u)
+        Ops.swiglu(&g, u, n: t * f)
+        b.down.forward(g, rows: t, into: &o)
+        Ops.add(&x, o, n: t * d)
+    }
+
+    /// Causal grouped-query attention of `rows` queries at positions `start..<start+rows`
+    /// over the cached keys/values of positions `0..<start+rows`.
+    func attention(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                   out: UnsafeMutablePointer<Float>, rows t: Int, start p0: Int) {
+        let hd = hp.headDim, nH = hp.headCount, nKV = hp.kvHeadCount
+        let qWidth = nH * hd, kvWidth = nKV * hd, group = nH / nKV
+        let len = p0 + t
+        let scale = 1 / Float(hd).squareRoot()
+        var scores = [Float](repeating: 0, count: t * len)
+        scores.withUnsafeMutableBufferPointer { sb in
+            let s = sb.baseAddress!
+            for head in 0..<nH {
+                let kvHead = head / group
+                BLAS.gemm(transposeB: true, m: t, n: len, k: hd, alpha: scale,
+                          q + head * hd, lda: qWidth, keys + kvHead * hd, ldb: kvWidth, s, ldc: len)
+                parallelFor(t) { i in
+                    let row = s + i * len
+                    let visible = p0 + i + 1
+                    Ops.softmax(row, n: visible)
+                    for j in visible..<len { row[j] = 0 }
+                }
+                BLAS.gemm(m: t, n: hd, k: len, s, lda: len, values + kvHead * hd, ldb: kvWidth,
+                          out + head * hd, ldc: qWidth)
+            }
+        }
+    }
+}
