@@ -42,6 +42,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats"]),
     ],
     // Numeric kernels share unsafe pointers across worker threads by design; Swift 5 mode
