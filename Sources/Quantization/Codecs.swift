@@ -38,6 +38,7 @@ public enum Codecs {
     public static let dequantizableTypes: [DType] = [
         .f32, .f16, .bf16,
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1,
+        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K,
     ]
 
     /// True when `dequantize` supports `type`.
@@ -104,6 +105,12 @@ public enum Codecs {
         case .q5_1: return Q5_1.dequantize
         case .q8_0: return Q8_0.dequantize
         case .q8_1: return Q8_1.dequantize
+        case .q2_K: return Q2_K.dequantize
+        case .q3_K: return Q3_K.dequantize
+        case .q4_K: return Q4_K.dequantize
+        case .q5_K: return Q5_K.dequantize
+        case .q6_K: return Q6_K.dequantize
+        case .q8_K: return Q8_K.dequantize
         default: return nil
         }
     }
