@@ -39,6 +39,7 @@ public enum Codecs {
         .f32, .f16, .bf16,
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1,
         .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K,
+        .iq4_nl, .iq4_xs, .tq1_0, .tq2_0, .mxfp4,
     ]
 
     /// True when `dequantize` supports `type`.
@@ -111,6 +112,11 @@ public enum Codecs {
         case .q5_K: return Q5_K.dequantize
         case .q6_K: return Q6_K.dequantize
         case .q8_K: return Q8_K.dequantize
+        case .iq4_nl: return IQ4_NL.dequantize
+        case .iq4_xs: return IQ4_XS.dequantize
+        case .tq1_0: return TQ1_0.dequantize
+        case .tq2_0: return TQ2_0.dequantize
+        case .mxfp4: return MXFP4.dequantize
         default: return nil
         }
     }
