@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ],
     // Numeric kernels share unsafe pointers across worker threads by design; Swift 5 mode
     // keeps that from needing a wrapper at every parallel loop.
