@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tensors"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats", "Evaluation"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ],
     // Numeric kernels share unsafe pointers across worker threads by design; Swift 5 mode

@@ -52,11 +52,11 @@ public struct DenseLinear: Linear {
     }
 }
 
-/// f32 values either owned by the process or viewed in a memory-mapped file (kept alive
-/// by this value), so full-precision checkpoints need no copy.
+/// f32 values either owned by the process or viewed in memory that another object owns
+/// (a memory-mapped file, kept alive by this value), so full-precision checkpoints need no copy.
 public struct FloatStorage: @unchecked Sendable {
     private let owned: [Float]?
-    private let mapped: (file: MappedFile, pointer: UnsafePointer<Float>)?
+    private let mapped: (owner: AnyObject, pointer: UnsafePointer<Float>)?
     /// Number of floats.
     public let count: Int
 
@@ -67,10 +67,10 @@ public struct FloatStorage: @unchecked Sendable {
         count = values.count
     }
 
-    /// A view of `count` floats at `pointer`, which lies inside `file`'s mapping.
-    public init(mapped file: MappedFile, pointer: UnsafePointer<Float>, count: Int) {
+    /// A view of `count` floats at `pointer`, which stays valid while `owner` lives.
+    public init(borrowing owner: AnyObject, pointer: UnsafePointer<Float>, count: Int) {
         owned = nil
-        mapped = (file, pointer)
+        mapped = (owner, pointer)
         self.count = count
     }
 
