@@ -175,3 +175,32 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 }
+
+extension LlamaModel {
+    /// Weights in the linear layers of the blocks and the output head.
+    public var linearParameterCount: Int {
+        let layers = blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
+        return layers.reduce(0) { $0 + $1.inFeatures * $1.outFeatures }
+    }
+
+    /// Bytes of weights read to produce one token: every linear layer, the head, and
+    /// (optionally) the whole embedding table. Only layers that know their storage count
+    /// their true size; others count as f32.
+    public func weightBytes(includeEmbedding: Bool) -> Int {
+        let layers = blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
+        var total = layers.reduce(0) { $0 + (($1 as? any SizedLinear)?.storageBytes ?? 4 * $1.inFeatures * $1.outFeatures) }
+        if includeEmbedding { total += 4 * embedding.rowCount * embedding.width }
+        return total
+    }
+}
+
+/// A linear layer that knows how many bytes its weights occupy.
+public protocol SizedLinear: Linear {
+    /// Bytes of weight storage.
+    var storageBytes: Int { get }
+}
+
+extension DenseLinear: SizedLinear {
+    /// Bytes of the f32 weights and bias.
+    public var storageBytes: Int { 4 * (weight.count + (bias?.count ?? 0)) }
+}
