@@ -26,7 +26,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidBool(path: String, key: String, byte: UInt8)
     /// Arrays of arrays nested deeper than `GGUFFile.maxArrayNesting`.
     case nestingTooDeep(path: String, key: String, limit: Int)
-    /// The same metadata key appears twice.
+    /// The same metadata key appears twice. (Keys are compared as Swift strings, so two
+    /// canonically equivalent spellings of a key count as the same; likewise tensor names.)
     case duplicateKey(path: String, key: String)
     /// `general.alignment` is not a `uint32` nonzero power of two.
     case badAlignment(path: String, detail: String)

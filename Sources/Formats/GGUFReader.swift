@@ -180,11 +180,13 @@ public final class GGUFFile: @unchecked Sendable {
     /// The bytes of a tensor's data, a view into the mapping (no copy), valid while this
     /// `GGUFFile` is alive. `info` must come from this file's `tensors`.
     public func data(for info: GGUFTensorInfo) -> UnsafeRawBufferPointer {
-        let start = dataOffset + info.offset
         let all = bytes
-        precondition(info.offset >= 0 && info.byteCount >= 0 && start <= all.count
-                     && info.byteCount <= all.count - start,
-                     "tensor info '\(info.name)' does not belong to \(path)")
+        let (start, overflow) = dataOffset.addingReportingOverflow(info.offset)
+        // fatalError, not precondition: this must hold in -Ounchecked builds too.
+        guard !overflow, info.offset >= 0, info.byteCount >= 0, start <= all.count,
+              info.byteCount <= all.count - start else {
+            fatalError("tensor info '\(info.name)' does not belong to \(path)")
+        }
         return UnsafeRawBufferPointer(rebasing: all[start..<start + info.byteCount])
     }
 

@@ -1,8 +1,32 @@
 /// The wire type of a GGUF metadata value (the `uint32` stored before each value and
 /// before the elements of each array).
 public enum GGUFValueType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
-    case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6
-    case bool = 7, string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+    /// Unsigned 8-bit integer.
+    case uint8 = 0
+    /// Signed 8-bit integer.
+    case int8 = 1
+    /// Unsigned 16-bit integer.
+    case uint16 = 2
+    /// Signed 16-bit integer.
+    case int16 = 3
+    /// Unsigned 32-bit integer.
+    case uint32 = 4
+    /// Signed 32-bit integer.
+    case int32 = 5
+    /// IEEE 754 binary32.
+    case float32 = 6
+    /// One byte, 0 or 1.
+    case bool = 7
+    /// `uint64` byte length, then UTF-8 bytes (no terminator).
+    case string = 8
+    /// Element type (`uint32`), `uint64` count, then the elements.
+    case array = 9
+    /// Unsigned 64-bit integer.
+    case uint64 = 10
+    /// Signed 64-bit integer.
+    case int64 = 11
+    /// IEEE 754 binary64.
+    case float64 = 12
 
     /// Bytes of one value for fixed-size types; nil for `string` and `array`.
     public var fixedSize: Int? {

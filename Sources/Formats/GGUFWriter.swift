@@ -33,7 +33,7 @@ public struct GGUFWriter {
     }
 
     /// A tensor to write.
-    public struct Tensor {
+    public struct TensorEntry {
         /// The tensor's name; names must be unique.
         public var name: String
         /// Dimensions in GGML order, fastest first (a row-major `shape` reversed).
@@ -57,10 +57,10 @@ public struct GGUFWriter {
     /// Metadata entries, written in this order; keys must be unique.
     public var metadata: [GGUFKeyValue]
     /// Tensors, written in this order.
-    public var tensors: [Tensor]
+    public var tensors: [TensorEntry]
 
     /// A writer with the given version, metadata and tensors.
-    public init(version: UInt32 = 3, metadata: [GGUFKeyValue] = [], tensors: [Tensor] = []) {
+    public init(version: UInt32 = 3, metadata: [GGUFKeyValue] = [], tensors: [TensorEntry] = []) {
         self.version = version
         self.metadata = metadata
         self.tensors = tensors
@@ -71,7 +71,7 @@ public struct GGUFWriter {
     public init(copying file: GGUFFile) {
         self.init(version: file.version, metadata: file.metadata,
                   tensors: file.tensors.map {
-                      Tensor(name: $0.name, dims: $0.dims, type: $0.type, data: .copy(from: file, tensor: $0))
+                      TensorEntry(name: $0.name, dims: $0.dims, type: $0.type, data: .copy(from: file, tensor: $0))
                   })
     }
 
@@ -91,7 +91,7 @@ public struct GGUFWriter {
 
     /// Appends a tensor named `name` with `dims` (GGML order, fastest first) of `type`.
     public mutating func addTensor(name: String, dims: [Int], type: DType, data: TensorData) {
-        tensors.append(Tensor(name: name, dims: dims, type: type, data: data))
+        tensors.append(TensorEntry(name: name, dims: dims, type: type, data: data))
     }
 
     /// The alignment that will be used: `general.alignment` if it is a `uint32`, else 32.

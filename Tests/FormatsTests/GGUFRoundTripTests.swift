@@ -193,7 +193,7 @@ import Tensors
                 GGUFWriter(metadata: [GGUFKeyValue("d", .array([deep]))]))
 
         func tensor(_ dims: [Int], _ type: DType, _ data: GGUFWriter.TensorData) -> GGUFWriter {
-            GGUFWriter(tensors: [GGUFWriter.Tensor(name: "t", dims: dims, type: type, data: data)])
+            GGUFWriter(tensors: [GGUFWriter.TensorEntry(name: "t", dims: dims, type: type, data: data)])
         }
         rejects(.invalidTensor(path: path, tensor: "t", reason: "4 bytes of data given, F32 [2] needs 8"),
                 tensor([2], .f32, .bytes([0, 0, 0, 0])))
