@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CKernels"] + blasDependency,
                 swiftSettings: optimized, linkerSettings: blasLinker),
         .target(name: "Quantization", dependencies: ["Tensors", "CKernels"], swiftSettings: optimized),
-        .target(name: "Formats", dependencies: ["Tensors", "Quantization"], swiftSettings: optimized),
+        .target(name: "Formats", dependencies: ["Tensors", "Quantization"]),
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: optimized),
         .target(name: "Models", dependencies: ["Tensors", "Formats", "Quantization", "Tokenizers"],
                 swiftSettings: optimized),
