@@ -150,12 +150,14 @@ public struct QuantRecipe: Sendable {
         public var type: DType
         /// Why: "1-D", "override <pattern>", "mix", "more bits (layer N)", "fallback from X".
         public var reason: String
+        /// True for tensors the recipe never quantizes (1-D, norms): a float input keeps its type.
+        public var keepsInputType = false
     }
 
     /// The type tensor `name` with row-major `shape` (`[rows, rowLength]` for a matrix) gets.
     public func choose(name: String, shape: [Int]) -> Choice {
         guard shape.count >= 2, name.hasSuffix("weight"), !name.contains("_norm.weight") else {
-            return Choice(type: .f32, reason: "1-D or norm: kept F32")
+            return Choice(type: .f32, reason: "1-D or norm: not quantized", keepsInputType: true)
         }
         var type = mix.baseType
         var reason = "mix \(mix.rawValue)"

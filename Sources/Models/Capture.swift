@@ -1,0 +1,86 @@
+import Foundation
+import Tensors
+
+/// Accumulates, per named linear layer, Σ x² of every input column over the tokens that
+/// pass through it — the statistics of an importance matrix — and the token count.
+public final class ActivationStatistics: @unchecked Sendable {
+    private let lock = NSLock()
+    /// Σ x² per column, by layer name.
+    public private(set) var sumSquares: [String: [Double]] = [:]
+    /// Tokens seen, by layer name.
+    public private(set) var counts: [String: Int] = [:]
+    /// Batches smaller than this are ignored (llama.cpp skips single-token decoding steps too).
+    public var minimumRows: Int
+
+    /// An empty accumulator.
+    public init(minimumRows: Int = 16) { self.minimumRows = minimumRows }
+
+    /// Adds `rows` input rows of width `columns` for layer `name`.
+    public func add(_ name: String, _ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+        guard rows >= minimumRows else { return }
+        var local = [Double](repeating: 0, count: columns)
+        for r in 0..<rows {
+            let row = x + r * columns
+            for c in 0..<columns { local[c] += Double(row[c] * row[c]) }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if var s = sumSquares[name] {
+            for c in 0..<columns { s[c] += local[c] }
+            sumSquares[name] = s
+        } else {
+            sumSquares[name] = local
+        }
+        counts[name, default: 0] += rows
+    }
+}
+
+/// A linear layer that records its inputs into `ActivationStatistics` before running.
+public struct CapturingLinear: Linear {
+    /// The wrapped layer.
+    public let base: any Linear
+    /// The name the statistics are filed under.
+    public let name: String
+    /// Where they go.
+    public let statistics: ActivationStatistics
+    public var inFeatures: Int { base.inFeatures }
+    public var outFeatures: Int { base.outFeatures }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        statistics.add(name, x, rows: rows, columns: inFeatures)
+        base.forward(x, rows: rows, into: y)
+    }
+}
+
+extension LlamaModel {
+    /// The GGUF weight names of block `l`'s linear layers, with key paths to them.
+    static func linearSlots(_ l: Int) -> [(String, WritableKeyPath<LlamaBlock, any Linear>)] {
+        let p = "blk.\(l)."
+        return [(p + "attn_q.weight", \.query), (p + "attn_k.weight", \.key), (p + "attn_v.weight", \.value),
+                (p + "attn_output.weight", \.output), (p + "ffn_gate.weight", \.gate), (p + "ffn_up.weight", \.up),
+                (p + "ffn_down.weight", \.down)]
+    }
+
+    /// Wraps every block's linear layers (and the head when `includeOutput`) so their inputs
+    /// are recorded into `statistics` under their GGUF weight names.
+    public func captureInputs(into statistics: ActivationStatistics, includeOutput: Bool = false) {
+        for l in blocks.indices {
+            for (name, path) in Self.linearSlots(l) {
+                blocks[l][keyPath: path] = CapturingLinear(base: blocks[l][keyPath: path], name: name, statistics: statistics)
+            }
+        }
+        if includeOutput { head = CapturingLinear(base: head, name: "output.weight", statistics: statistics) }
+    }
+
+    /// Replaces block `l`'s linear layer named `name` (a GGUF weight name); false if no such layer.
+    @discardableResult
+    public func replaceLinear(named name: String, with layer: any Linear) -> Bool {
+        guard let l = blocks.indices.first(where: { name.hasPrefix("blk.\($0).") }),
+              let slot = Self.linearSlots(l).first(where: { $0.0 == name }) else {
+            if name == "output.weight" { head = layer; return true }
+            return false
+        }
+        blocks[l][keyPath: slot.1] = layer
+        return true
+    }
+}
