@@ -1,0 +1,93 @@
+import Foundation
+import Quantization
+import Tensors
+
+/// A tensor to be written by `GGUFQuantizer`: its GGUF name, shape, stored type, and how
+/// to get it as f32 (or its raw bytes, when it is copied unchanged).
+public struct SourceTensor {
+    /// GGUF name (`blk.0.attn_q.weight`).
+    public var name: String
+    /// Row-major shape.
+    public var shape: [Int]
+    /// Stored type.
+    public var type: DType
+    /// The stored bytes (a view into a mapping).
+    public var raw: () throws -> UnsafeRawBufferPointer
+    /// The values as f32.
+    public var decode: () throws -> [Float]
+
+    /// A tensor description with its accessors.
+    public init(name: String, shape: [Int], type: DType, raw: @escaping () throws -> UnsafeRawBufferPointer,
+                decode: @escaping () throws -> [Float]) {
+        self.name = name
+        self.shape = shape
+        self.type = type
+        self.raw = raw
+        self.decode = decode
+    }
+
+    /// GGML dimension order (fastest first).
+    public var dims: [Int] { shape.reversed() }
+    /// Number of values.
+    public var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// What the quantizer reads: GGUF metadata (llama.cpp conventions) and tensors under
+/// GGUF names. A GGUF file is one as it is; a Hugging Face folder is mapped to one.
+public struct QuantizationSource {
+    /// Where it came from (for messages).
+    public var path: String
+    /// Metadata to write, in order.
+    public var metadata: [GGUFKeyValue]
+    /// Tensors to write, in order.
+    public var tensors: [SourceTensor]
+    /// Keeps mapped inputs alive while the source is used.
+    public var owner: AnyObject?
+
+    /// A source from its parts.
+    public init(path: String, metadata: [GGUFKeyValue], tensors: [SourceTensor], owner: AnyObject? = nil) {
+        self.path = path
+        self.metadata = metadata
+        self.tensors = tensors
+        self.owner = owner
+    }
+
+    /// A GGUF file as a source: its metadata and tensors unchanged.
+    public init(gguf file: GGUFFile) {
+        self.init(path: file.path, metadata: file.metadata, tensors: file.tensors.map { t in
+            SourceTensor(name: t.name, shape: t.shape, type: t.type, raw: { file.data(for: t) }, decode: {
+                do { return try Codecs.dequantize(t.type, bytes: file.data(for: t), count: t.elementCount) } catch let e as CodecError {
+                    throw QuantizeError.cannotDecode(path: file.path, tensor: t.name, type: t.type.rawValue + " (\(e))")
+                }
+            })
+        }, owner: file)
+    }
+
+    /// Looks up a metadata value.
+    public subscript(key: String) -> GGUFValue? { metadata.first { $0.key == key }?.value }
+}
+
+/// Why a quantization could not run.
+public enum QuantizeError: Error, CustomStringConvertible, Equatable {
+    /// The input's weights are already quantized and `--allow-requantize` was not given.
+    case alreadyQuantized(path: String, tensor: String, type: String)
+    /// A tensor's type cannot be decoded.
+    case cannotDecode(path: String, tensor: String, type: String)
+    /// No quantizer for the target type.
+    case unsupportedTarget(type: String)
+    /// An importance vector whose length does not match the tensor's row length.
+    case badImportance(tensor: String, expected: Int, actual: Int)
+    /// A checkpoint that cannot be mapped to GGUF (missing config, tensor, or tokenizer).
+    case unsupportedInput(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .alreadyQuantized(path, tensor, type):
+            return "\(path): already quantized (\(tensor) is \(type)); requantizing loses quality — pass --allow-requantize to do it anyway"
+        case let .cannotDecode(path, tensor, type): return "\(path): tensor \(tensor) has type \(type), which cannot be decoded"
+        case let .unsupportedTarget(type): return "cannot quantize to \(type) yet"
+        case let .badImportance(tensor, e, a): return "importance for \(tensor) has \(a) values; its rows have \(e)"
+        case let .unsupportedInput(path, reason): return "\(path): \(reason)"
+        }
+    }
+}
