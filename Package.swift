@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["Tensors", "CKernels"], swiftSettings: optimized),
         .target(name: "Formats", dependencies: ["Tensors", "Quantization"]),
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: optimized),
-        .target(name: "Models", dependencies: ["Tensors", "Formats", "Quantization", "Tokenizers"],
+        .target(name: "Models", dependencies: ["CKernels", "Tensors", "Formats", "Quantization", "Tokenizers"],
                 swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Models"], swiftSettings: optimized),
         .executableTarget(name: "swiftquant", dependencies: [
@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats", "Evaluation"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "KernelsTests", dependencies: ["CKernels", "Tensors", "Quantization", "Models"]),
     ],
     // Numeric kernels share unsafe pointers across worker threads by design; Swift 5 mode
     // keeps that from needing a wrapper at every parallel loop.

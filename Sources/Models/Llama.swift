@@ -189,7 +189,9 @@ extension LlamaModel {
     public func weightBytes(includeEmbedding: Bool) -> Int {
         let layers = blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
         var total = layers.reduce(0) { $0 + (($1 as? any SizedLinear)?.storageBytes ?? 4 * $1.inFeatures * $1.outFeatures) }
-        if includeEmbedding { total += 4 * embedding.rowCount * embedding.width }
+        if includeEmbedding {
+            total += (embedding as? any SizedLinear)?.storageBytes ?? 4 * embedding.rowCount * embedding.width
+        }
         return total
     }
 }

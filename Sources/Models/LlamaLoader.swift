@@ -2,6 +2,16 @@ import Formats
 import Quantization
 import Tensors
 
+/// How a loader keeps a checkpoint's weights.
+public enum WeightMode: String, Sendable, CaseIterable {
+    /// Decode every weight to f32 (the full-precision reference path).
+    case f32
+    /// Keep each 2-D block-quantized weight in its file type as a `QuantizedLinear` (a view
+    /// of the memory-mapped file) when it has a dot-product kernel; everything else is
+    /// decoded to f32.
+    case native
+}
+
 /// Builds a `LlamaModel` from a GGUF file (llama.cpp's tensor names and metadata).
 public enum LlamaLoader {
     /// Architectures whose GGUF layout is the Llama one, and how they pair RoPE dimensions.
@@ -32,9 +42,10 @@ public enum LlamaLoader {
         return hp
     }
 
-    /// Loads every weight, decoding quantized ones to f32 (the full-precision reference
-    /// path); f32 tensors are used in place from the memory map.
-    public static func load(_ file: GGUFFile) throws -> LlamaModel {
+    /// Loads every weight. With `.f32` (the full-precision reference path) quantized weights
+    /// are decoded to f32; with `.native` the 2-D quantized ones stay in their file type
+    /// (see `WeightMode`). f32 tensors are used in place from the memory map either way.
+    public static func load(_ file: GGUFFile, weights: WeightMode = .f32) throws -> LlamaModel {
         let hp = try hyperparameters(file)
         let d = hp.hiddenSize, f = hp.intermediateSize
         let qw = hp.headCount * hp.headDim, kvw = hp.kvHeadCount * hp.headDim
@@ -64,9 +75,14 @@ public enum LlamaLoader {
         func optionalVector(_ name: String, _ n: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try vector(name, n)
         }
-        func linear(_ name: String, out: Int, in inF: Int, bias: String? = nil) throws -> DenseLinear {
-            DenseLinear(weight: try storage(try info(name, [out, inF])), outFeatures: out, inFeatures: inF,
-                        bias: try bias.flatMap { try optionalVector($0, out) })
+        func linear(_ name: String, out: Int, in inF: Int, bias: String? = nil) throws -> any Linear & EmbeddingTable {
+            let t = try info(name, [out, inF])
+            let b = try bias.flatMap { try optionalVector($0, out) }
+            if weights == .native, QuantizedLinear.hasKernel(t.type), inF % t.type.blockSize == 0 {
+                return try QuantizedLinear(type: t.type, outFeatures: out, inFeatures: inF,
+                                           borrowing: file.data(for: t), owner: file, bias: b)
+            }
+            return DenseLinear(weight: try storage(t), outFeatures: out, inFeatures: inF, bias: b)
         }
 
         let embedding = try linear("token_embd.weight", out: hp.vocabSize, in: d)

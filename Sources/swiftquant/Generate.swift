@@ -47,6 +47,7 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Wrap the prompt in the model's chat template as a user message.") var chat = false
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var weights: WeightOptions
 
     func validate() throws {
         guard tokens > 0 else { throw ValidationError("-n must be positive") }
@@ -54,7 +55,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try LoadedModel(path: model)
+        let loaded = try LoadedModel(path: model, weights: weights.mode)
         let gen = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var text = prompt
         if chat {
@@ -92,10 +93,11 @@ struct Chat: ParsableCommand {
     @Option(name: .long, help: "System message (default: the template's).") var system: String?
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var weights: WeightOptions
 
     func run() throws {
         compute.apply()
-        let loaded = try LoadedModel(path: model)
+        let loaded = try LoadedModel(path: model, weights: weights.mode)
         var template = ChatTemplate(jinja: loaded.file.string("tokenizer.chat_template"))
         if let system { template.defaultSystem = system }
         let gen = Generator(model: loaded.model, tokenizer: loaded.tokenizer)

@@ -10,8 +10,9 @@ struct LoadedModel {
     var file: GGUFFile
     var loadSeconds: Double
 
-    /// Loads a GGUF model for inference (weights decoded to f32).
-    init(path: String) throws {
+    /// Loads a GGUF model for inference: by default computing on the file's quantized
+    /// blocks (`.native`), or with every weight decoded to f32 (`.f32`).
+    init(path: String, weights: WeightMode = .native) throws {
         let start = Date()
         let ckpt = try Checkpoint(path: path)
         guard let gguf = ckpt.gguf else {
@@ -19,7 +20,7 @@ struct LoadedModel {
                 path: path, architecture: (ckpt.architecture ?? "unknown") + " in safetensors (convert to GGUF first)")
         }
         file = gguf
-        model = try LlamaLoader.load(gguf)
+        model = try LlamaLoader.load(gguf, weights: weights)
         tokenizer = try BPETokenizer(gguf: gguf)
         loadSeconds = Date().timeIntervalSince(start)
     }

@@ -27,6 +27,7 @@ struct Perplexity: ParsableCommand {
     var referenceLogits: String?
     @Flag(name: .long, help: "Print JSON on stdout.") var json = false
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var weights: WeightOptions
 
     func validate() throws {
         guard context >= 8 else { throw ValidationError("-c must be at least 8") }
@@ -42,7 +43,7 @@ struct Perplexity: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try LoadedModel(path: model)
+        let loaded = try LoadedModel(path: model, weights: weights.mode)
         let tokens = loaded.tokenizer.encode(try readText(file), addBOS: false, parseSpecial: false)
         var protocolRun = PerplexityRun(context: context, maxChunks: chunks, bos: loaded.bos)
         protocolRun.savedTopK = saveTopK

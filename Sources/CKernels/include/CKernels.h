@@ -3,10 +3,61 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/// Which SIMD level the running CPU supports: 0 scalar, 1 AVX2, 2 AVX-512 VNNI, 3 NEON.
+/// Which SIMD level the running CPU supports: 0 scalar, 1 AVX2 (with FMA and F16C),
+/// 2 AVX-512 VNNI (with BW and VL), 3 NEON.
 int sq_cpu_level(void);
 
 /// Dot product of two int8 vectors of length n (scalar reference).
 int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
+
+// MARK: Quantized dot products (weights in a GGML block format × 8-bit activations)
+//
+// A weight row stays in its GGML block format (read straight from a memory-mapped GGUF);
+// the activation row is quantized on the fly to 8 bits in one of two layouts, chosen by
+// the weight type (`sq_qdot_act_block`):
+//
+//   32-wide (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), nb = n / 32 blocks:
+//       offset  size     field
+//            0  n        qs  int8 quants, −127…127
+//            n  4·nb     d   f32 scale of each block: x ≈ d × q
+//       n+4·nb  4·nb     s   f32 d × Σ qs of each block (the `_1`/offset kinds need it)
+//
+//   256-wide (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), nb = n / 256 blocks:
+//       offset  size     field
+//            0  n        qs     int8 quants, −127…127
+//            n  4·nb     d      f32 scale of each block
+//       n+4·nb  32·nb    bsums  int16 Σ qs over each group of 16
+//
+// The activation buffer should be 64-byte aligned (it works at any alignment, slower).
+// Every kernel computes, per block, an exact integer sum of weight quants × activation
+// quants and combines blocks in f32, so levels differ only by f32 rounding order.
+
+/// 1 if `ggml_type` (a GGML type id) has a quantized dot-product kernel, else 0.
+int sq_qdot_supported(uint32_t ggml_type);
+
+/// Width of an activation block for `ggml_type`: 32 or 256 (0 if unsupported).
+int sq_qdot_act_block(uint32_t ggml_type);
+
+/// Bytes of an activation row of `n` values for `ggml_type` (n a multiple of the block).
+size_t sq_qdot_act_bytes(uint32_t ggml_type, size_t n);
+
+/// Quantizes `n` floats `x` into the activation layout `ggml_type` needs, at `act`
+/// (`sq_qdot_act_bytes` bytes). Rounds to nearest-even, scale = max|x| / 127 per block.
+void sq_qdot_quantize(uint32_t ggml_type, const float *x, size_t n, void *act);
+
+/// `out[r] = Σ_i W[r,i] · x[i]` for `rows` weight rows of `n` values each, the first at
+/// `w` and the next every `row_stride` bytes, with `act` from `sq_qdot_quantize`. Uses
+/// the best kernel for this CPU, chosen once at startup.
+void sq_qdot_rows(uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
+                  const void *act, float *out);
+
+/// As `sq_qdot_rows` with the kernel of one `level` (see `sq_cpu_level`); a level without
+/// a kernel of its own for the type uses the next lower one. Returns the level actually
+/// used, or −1 if the CPU lacks `level` or the type has no kernel. For tests.
+int sq_qdot_rows_level(int level, uint32_t ggml_type, size_t n, const void *w, size_t row_stride,
+                       size_t rows, const void *act, float *out);
+
+/// The level `sq_qdot_rows` uses for `ggml_type` on this CPU, or −1 if unsupported.
+int sq_qdot_level(uint32_t ggml_type);
 
 #endif

@@ -1,0 +1,129 @@
+// Activation quantization and the runtime choice of dot-product kernel.
+#include <math.h>
+#include <pthread.h>
+#include "qdot_internal.h"
+
+const int8_t sq_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+static sq_dot_fn tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
+static int cpu_level;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+// Fills one table per level; each file registers only what its architecture compiles.
+static void init_tables(void) {
+    cpu_level = sq_cpu_level();
+    sq_register_scalar(tables[SQ_LEVEL_SCALAR]);
+    sq_register_avx2(tables[SQ_LEVEL_AVX2]);
+    sq_register_avx2_kquants(tables[SQ_LEVEL_AVX2]);
+    sq_register_avx512(tables[SQ_LEVEL_AVX512]);
+    sq_register_neon(tables[SQ_LEVEL_NEON]);
+}
+
+// The kernel at `level` for `type`, falling back to lower levels of the same
+// architecture (NEON falls back to scalar); NULL if none. Sets *used to the level.
+static sq_dot_fn kernel(int level, uint32_t type, int *used) {
+    pthread_once(&tables_once, init_tables);
+    if (type >= SQ_TYPE_LIMIT) return NULL;
+    for (int l = level; l >= 0; l--) {
+        if (l == SQ_LEVEL_NEON && level != SQ_LEVEL_NEON) continue;
+        if (level == SQ_LEVEL_NEON && l != SQ_LEVEL_NEON && l != SQ_LEVEL_SCALAR) continue;
+        if (tables[l][type]) {
+            *used = l;
+            return tables[l][type];
+        }
+    }
+    return NULL;
+}
+
+int sq_qdot_supported(uint32_t type) { return sq_qdot_act_block(type) != 0; }
+
+int sq_qdot_act_block(uint32_t type) {
+    switch (type) {
+    case SQ_Q4_0: case SQ_Q4_1: case SQ_Q5_0: case SQ_Q5_1: case SQ_Q8_0: case SQ_IQ4_NL: return 32;
+    case SQ_Q2_K: case SQ_Q3_K: case SQ_Q4_K: case SQ_Q5_K: case SQ_Q6_K: case SQ_IQ4_XS: return 256;
+    default: return 0;
+    }
+}
+
+size_t sq_qdot_act_bytes(uint32_t type, size_t n) {
+    int bs = sq_qdot_act_block(type);
+    if (bs == 0) return 0;
+    size_t nb = n / (size_t)bs;
+    return bs == 32 ? n + 8 * nb : n + 4 * nb + 32 * nb;
+}
+
+// The block's scale (max|x| / 127) and quants, rounded to nearest-even.
+static float quantize_block(const float *x, int len, int8_t *q) {
+    float amax = 0;
+    for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    for (int i = 0; i < len; i++) q[i] = (int8_t)lrintf(x[i] * id);
+    return d;
+}
+
+void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
+    int bs = sq_qdot_act_block(type);
+    if (bs == 0) return;
+    size_t nb = n / (size_t)bs;
+    int8_t *qs = (int8_t *)act;
+    float *d = (float *)((uint8_t *)act + n);
+    if (bs == 32) {
+        float *s = d + nb;
+        for (size_t b = 0; b < nb; b++) {
+            int8_t *q = qs + 32 * b;
+            d[b] = quantize_block(x + 32 * b, 32, q);
+            int sum = 0;
+            for (int i = 0; i < 32; i++) sum += q[i];
+            s[b] = d[b] * (float)sum;
+        }
+    } else {
+        int16_t *bsums = (int16_t *)(d + nb);
+        for (size_t b = 0; b < nb; b++) {
+            int8_t *q = qs + 256 * b;
+            d[b] = quantize_block(x + 256 * b, 256, q);
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++) sum += q[16 * g + i];
+                bsums[16 * b + g] = (int16_t)sum;
+            }
+        }
+    }
+}
+
+// Runs `fn` over the rows; the activation row is split into its parts once.
+static void run_rows(sq_dot_fn fn, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                     const void *act, float *out) {
+    int bs = sq_qdot_act_block(type);
+    size_t nb = n / (size_t)bs;
+    const float *d = (const float *)((const uint8_t *)act + n);
+    sq_act a = { (const int8_t *)act, d, d + nb };
+    // Weight blocks are as wide as activation blocks for every supported type.
+    for (size_t r = 0; r < rows; r++) out[r] = fn(nb, (const uint8_t *)w + r * row_stride, &a);
+}
+
+void sq_qdot_rows(uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                  const void *act, float *out) {
+    pthread_once(&tables_once, init_tables);
+    int used;
+    sq_dot_fn fn = kernel(cpu_level, type, &used);
+    if (fn) run_rows(fn, type, n, w, row_stride, rows, act, out);
+}
+
+int sq_qdot_rows_level(int level, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                       const void *act, float *out) {
+    pthread_once(&tables_once, init_tables);
+    if (level < 0 || level >= SQ_LEVEL_COUNT) return -1;
+    if (level != SQ_LEVEL_SCALAR && (level > cpu_level || (level == SQ_LEVEL_NEON) != (cpu_level == SQ_LEVEL_NEON)))
+        return -1;
+    int used = -1;
+    sq_dot_fn fn = kernel(level, type, &used);
+    if (!fn) return -1;
+    run_rows(fn, type, n, w, row_stride, rows, act, out);
+    return used;
+}
+
+int sq_qdot_level(uint32_t type) {
+    pthread_once(&tables_once, init_tables);
+    int used = -1;
+    return kernel(cpu_level, type, &used) ? used : -1;
+}

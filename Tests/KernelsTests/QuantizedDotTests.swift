@@ -1,0 +1,167 @@
+import CKernels
+import Foundation
+import Models
+import Quantization
+import Tensors
+import Testing
+
+// The C dot-product kernels: every SIMD level against the scalar reference, and the
+// scalar reference against f32 arithmetic on the dequantized weights.
+
+/// Row lengths to try: one block, a few, an odd count and many.
+func lengths(_ t: KernelType) -> [Int] {
+    t.blockSize == 32 ? [32, 96, 544, 1056, 4096] : [256, 768, 1280, 4096]
+}
+
+/// With power-of-two scales and small activation quants every intermediate is an exactly
+/// representable f32, so the order of additions cannot matter: a SIMD kernel must equal
+/// the scalar reference bit for bit. Any slip in unpacking, sign handling, saturation or
+/// scale indexing shows up as a mismatch.
+@Test(arguments: KernelType.all)
+func simdKernelsEqualScalarExactlyWithPowerOfTwoScales(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 7 &+ UInt64(t.id))
+    let rows = 5
+    for n in lengths(t) {
+        let w = t.randomRows(rows, n: n, rng: &rng,
+                             scale: { [1 / 16, 1 / 32][Int.random(in: 0...1, using: &$0)] },
+                             minimum: { Float(-Int.random(in: 0...8, using: &$0)) / 16 })
+        let act = ActivationRow(type: t, n: n)
+        act.set(quants: (0..<n).map { _ in Int8.random(in: -3...3, using: &rng) },
+                scales: (0..<n / act.blockSize).map { _ in [0.5, 0.25][Int.random(in: 0...1, using: &rng)] })
+        let (scalarLevel, reference) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: act)
+        #expect(scalarLevel == 0)
+        #expect(reference.allSatisfy { $0.isFinite })
+        for level in simdLevels {
+            let (used, got) = kernelDots(t, level: level, n: n, weights: w, rows: rows, act: act)
+            #expect(used >= 1, "\(t) has no SIMD kernel at level \(level)")
+            #expect(got == reference, "\(t) n=\(n) level \(level) (kernel \(used))")
+        }
+    }
+}
+
+/// Realistic scales and full-range activations: the integer sums are still exact, the
+/// f32 combination of blocks may round differently, so SIMD and scalar agree within
+/// 1e-4 × Σ|wᵢ·x̂ᵢ| (x̂ the dequantized activation; rounding alone is ~1e-6 of that).
+@Test(arguments: KernelType.all)
+func simdKernelsMatchScalarOnRandomBlocks(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 11 &+ UInt64(t.id))
+    let rows = 9
+    for n in lengths(t) {
+        let w = t.randomRows(rows, n: n, rng: &rng, scale: { Float.random(in: 0.001...0.02, using: &$0) },
+                             minimum: { t.minIsSubtracted ? Float.random(in: 0...0.01, using: &$0)
+                                                          : -Float.random(in: 0...0.1, using: &$0) })
+        let act = ActivationRow(type: t, quantizing: (0..<n).map { _ in gaussian(&rng) })
+        let wf = t.dequantize(w, count: rows * n), xq = act.dequantized
+        let (_, reference) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: act)
+        for level in simdLevels {
+            let (used, got) = kernelDots(t, level: level, n: n, weights: w, rows: rows, act: act)
+            #expect(used >= 1)
+            for r in 0..<rows {
+                let magnitude = (0..<n).reduce(0.0) { $0 + abs(Double(wf[r * n + $1]) * Double(xq[$1])) }
+                #expect(abs(Double(got[r]) - Double(reference[r])) <= 1e-4 * magnitude,
+                        "\(t) n=\(n) level \(used) row \(r): \(got[r]) vs \(reference[r])")
+            }
+        }
+    }
+}
+
+/// The scalar reference (and so every kernel) computes Σ wᵢ·x̂ᵢ: against f64 arithmetic on
+/// the dequantized weights and the dequantized activation quants it agrees within
+/// 1e-5 × Σ|wᵢ·x̂ᵢ| (f32 rounding of block scales and sums).
+@Test(arguments: KernelType.all)
+func scalarReferenceIsTheDotOfDequantizedValues(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 13 &+ UInt64(t.id))
+    let rows = 6, n = 4 * 256
+    let w = t.randomRows(rows, n: n, rng: &rng, scale: { Float.random(in: 0.001...0.02, using: &$0) },
+                         minimum: { t.minIsSubtracted ? Float.random(in: 0...0.01, using: &$0)
+                                                      : -Float.random(in: 0...0.1, using: &$0) })
+    let act = ActivationRow(type: t, quantizing: (0..<n).map { _ in gaussian(&rng) })
+    let wf = t.dequantize(w, count: rows * n), xq = act.dequantized
+    let (_, got) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: act)
+    for r in 0..<rows {
+        var exact = 0.0, magnitude = 0.0
+        for i in 0..<n {
+            exact += Double(wf[r * n + i]) * Double(xq[i])
+            magnitude += abs(Double(wf[r * n + i]) * Double(xq[i]))
+        }
+        #expect(abs(Double(got[r]) - exact) <= 1e-5 * magnitude, "\(t) row \(r): \(got[r]) vs \(exact)")
+    }
+}
+
+/// Against the original f32 activations the only extra error is activation rounding,
+/// |x̂ᵢ − xᵢ| ≤ dᵢ/2: the result must lie within Σ|wᵢ|·dᵢ/2 (a hard bound) and, for these
+/// sizes, within 1% of ‖w‖·‖x‖ (typically ~0.1%).
+@Test(arguments: KernelType.all)
+func quantizedDotApproximatesTheFloatDot(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 17 &+ UInt64(t.id))
+    let rows = 16, n = t.blockSize == 32 ? 576 : 1536
+    let w = t.randomRows(rows, n: n, rng: &rng, scale: { Float.random(in: 0.001...0.02, using: &$0) },
+                         minimum: { t.minIsSubtracted ? Float.random(in: 0...0.01, using: &$0)
+                                                      : -Float.random(in: 0...0.1, using: &$0) })
+    let x = (0..<n).map { _ in gaussian(&rng) }
+    let act = ActivationRow(type: t, quantizing: x)
+    let wf = t.dequantize(w, count: rows * n)
+    var out = [Float](repeating: 0, count: rows)
+    w.withUnsafeBytes { sq_qdot_rows(t.id, n, $0.baseAddress!, t.type.byteCount(elements: n)!, rows, act.pointer, &out) }
+    let xNorm = sqrt(x.reduce(0.0) { $0 + Double($1) * Double($1) })
+    var worst = 0.0
+    for r in 0..<rows {
+        var exact = 0.0, bound = 0.0, wNorm = 0.0, magnitude = 0.0
+        for i in 0..<n {
+            let wi = Double(wf[r * n + i])
+            exact += wi * Double(x[i])
+            bound += abs(wi) * Double(act.d[i / act.blockSize]) / 2
+            wNorm += wi * wi
+            magnitude += abs(wi * Double(x[i]))
+        }
+        let err = abs(Double(out[r]) - exact)
+        #expect(err <= bound * 1.001 + 1e-5 * magnitude, "\(t) row \(r): error \(err) above the bound \(bound)")
+        worst = max(worst, err / (wNorm.squareRoot() * xNorm))
+    }
+    #expect(worst < 0.01, "\(t): error \(worst) of ‖w‖·‖x‖")
+}
+
+/// The activation layouts: scale max|x|/127, nearest-even quants, and the per-block sums.
+@Test func activationQuantizationFollowsTheLayout() {
+    var rng = SplitMix64(seed: 3)
+    let x = (0..<512).map { _ in gaussian(&rng, sigma: 3) }
+    for t in [KernelType.all[0], KernelType.all[6]] {
+        let act = ActivationRow(type: t, quantizing: x)
+        for b in 0..<act.blocks {
+            let block = x[b * act.blockSize..<(b + 1) * act.blockSize]
+            let d = block.map(abs).max()! / 127
+            #expect(act.d[b] == d)
+            for i in block.indices { #expect(act.qs[i] == Int8((x[i] * (1 / d)).rounded(.toNearestOrEven))) }
+            let qsum = block.indices.reduce(0) { $0 + Int(act.qs[$1]) }
+            if act.blockSize == 32 {
+                #expect(act.s[b] == d * Float(qsum))
+            } else {
+                #expect((0..<16).reduce(0) { $0 + Int(act.bsums[16 * b + $1]) } == qsum)
+            }
+        }
+    }
+    // An all-zero block quantizes to zeros with scale 0 (no division by zero).
+    let zero = ActivationRow(type: KernelType.all[0], quantizing: [Float](repeating: 0, count: 32))
+    #expect(zero.d[0] == 0 && (0..<32).allSatisfy { zero.qs[$0] == 0 })
+}
+
+@Test func kernelLevelsAndSupport() {
+    for t in KernelType.all {
+        #expect(sq_qdot_supported(t.id) == 1)
+        #expect(QuantizedLinear.hasKernel(t.type))
+        #expect(sq_qdot_level(t.id) >= 0)
+    }
+    for t in [DType.f32, .f16, .q8_1, .q8_K, .tq1_0, .mxfp4, .iq2_xxs] {
+        #expect(sq_qdot_supported(t.ggmlTypeID!) == 0)
+        #expect(!QuantizedLinear.hasKernel(t))
+        #expect(sq_qdot_level(t.ggmlTypeID!) == -1)
+    }
+    #if arch(x86_64)
+    // Levels beyond the CPU's, or of the other architecture, are refused.
+    var out: Float = 0
+    let act = ActivationRow(type: KernelType.all[0], n: 32)
+    let w = [UInt8](repeating: 0, count: 34)
+    #expect(sq_qdot_rows_level(3, 8, 32, w, 34, 1, act.pointer, &out) == -1)
+    if sq_cpu_level() < 2 { #expect(sq_qdot_rows_level(2, 8, 32, w, 34, 1, act.pointer, &out) == -1) }
+    #endif
+}

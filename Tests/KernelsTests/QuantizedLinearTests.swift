@@ -1,0 +1,104 @@
+import Foundation
+@testable import Models
+import Quantization
+import Tensors
+import Testing
+
+// QuantizedLinear against DenseLinear over the same weights decoded to f32.
+
+/// A QuantizedLinear over random blocks and the DenseLinear of its decoded weights.
+func layerPair(_ t: KernelType, out: Int, in inF: Int, bias: Bool, seed: UInt64) throws
+    -> (QuantizedLinear, DenseLinear, [Float]) {
+    var rng = SplitMix64(seed: seed)
+    let w = t.randomRows(out, n: inF, rng: &rng, scale: { Float.random(in: 0.001...0.02, using: &$0) },
+                         minimum: { t.minIsSubtracted ? Float.random(in: 0...0.01, using: &$0)
+                                                      : -Float.random(in: 0...0.1, using: &$0) })
+    let b = bias ? (0..<out).map { _ in gaussian(&rng) } : nil
+    let q = try QuantizedLinear(type: t.type, outFeatures: out, inFeatures: inF, bytes: w, bias: b)
+    let wf = t.dequantize(w, count: out * inF)
+    return (q, DenseLinear(weight: FloatStorage(wf), outFeatures: out, inFeatures: inF, bias: b), wf)
+}
+
+/// rows = 1 and 5 take the integer kernels: each output within 1% of ‖w_r‖·‖x‖ of the
+/// dense one (activation rounding; typically ~0.1%). rows = 64 decodes tiles and uses
+/// sgemm: within 1e-5 × Σ|w·x| (f32 summation order only).
+@Test(arguments: KernelType.all)
+func quantizedLinearMatchesDenseOfDequantizedWeights(_ t: KernelType) throws {
+    let inF = t.blockSize == 32 ? 576 : 1536, out = 200
+    let (q, dense, wf) = try layerPair(t, out: out, in: inF, bias: t.type == .q4_1, seed: 5 &+ UInt64(t.id))
+    #expect(q.storageBytes == t.type.byteCount(elements: out * inF)! + (q.bias == nil ? 0 : 4 * out))
+    var rng = SplitMix64(seed: 99)
+    for rows in [1, 5, 64] {
+        let x = (0..<rows * inF).map { _ in gaussian(&rng) }
+        var got = [Float](repeating: 0, count: rows * out), want = got
+        q.forward(x, rows: rows, into: &got)
+        dense.forward(x, rows: rows, into: &want)
+        for r in 0..<rows {
+            let xr = x[r * inF..<(r + 1) * inF]
+            let xNorm = sqrt(xr.reduce(0.0) { $0 + Double($1) * Double($1) })
+            for o in 0..<out {
+                let wr = wf[o * inF..<(o + 1) * inF]
+                let err = abs(Double(got[r * out + o]) - Double(want[r * out + o]))
+                if rows >= QuantizedLinear.batchThreshold {
+                    let magnitude = zip(wr, xr).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    #expect(err <= 1e-5 * magnitude + 1e-6, "\(t) rows=\(rows) [\(r),\(o)]")
+                } else {
+                    let wNorm = sqrt(wr.reduce(0.0) { $0 + Double($1) * Double($1) })
+                    #expect(err <= 0.01 * wNorm * xNorm, "\(t) rows=\(rows) [\(r),\(o)]: \(err)")
+                }
+            }
+        }
+    }
+}
+
+/// Both paths agree for every row count around the crossover, and the integer path gives
+/// the same rows whether computed one at a time or together (rows are independent).
+@Test func bothPathsAgreeAroundTheCrossover() throws {
+    let t = KernelType.all[2]  // Q4_1
+    let (q, _, _) = try layerPair(t, out: 96, in: 256, bias: true, seed: 21)
+    var rng = SplitMix64(seed: 4)
+    let x = (0..<20 * 256).map { _ in gaussian(&rng) }
+    var byRow = [Float](repeating: 0, count: 20 * 96), batched = byRow, tiles = byRow
+    for r in 0..<20 { x.withUnsafeBufferPointer { q.forwardIntegerDots($0.baseAddress! + r * 256, rows: 1, into: &byRow[r * 96]) } }
+    q.forwardIntegerDots(x, rows: 20, into: &batched)
+    q.forwardDecodingTiles(x, rows: 20, into: &tiles)
+    #expect(byRow == batched)
+    let worst = zip(byRow, tiles).map { abs($0 - $1) }.max()!
+    #expect(worst < 0.05, "integer and sgemm paths differ by \(worst)")
+}
+
+/// Embedding rows decode bit-exactly, and `dequantized()` is the codec's output.
+@Test(arguments: [KernelType.all[0], KernelType.all[10]])
+func embeddingRowsAreTheDecodedWeights(_ t: KernelType) throws {
+    let (q, _, wf) = try layerPair(t, out: 37, in: 512, bias: false, seed: 8)
+    #expect(q.rowCount == 37 && q.width == 512)
+    var row = [Float](repeating: 0, count: 512)
+    for i in [0, 17, 36] {
+        q.row(i, into: &row)
+        #expect(row == Array(wf[i * 512..<(i + 1) * 512]))
+    }
+    #expect(q.dequantized() == wf)
+}
+
+@Test func quantizedLinearRejectsBadShapes() {
+    #expect(throws: CodecError.unsupportedType(.f16)) {
+        _ = try QuantizedLinear(type: .f16, outFeatures: 2, inFeatures: 32, bytes: [UInt8](repeating: 0, count: 128))
+    }
+    #expect(throws: CodecError.invalidCount(.q4_K, count: 320)) {
+        _ = try QuantizedLinear(type: .q4_K, outFeatures: 2, inFeatures: 320, bytes: [])
+    }
+    #expect(throws: CodecError.byteCountMismatch(.q4_0, count: 64, expected: 36, actual: 35)) {
+        _ = try QuantizedLinear(type: .q4_0, outFeatures: 2, inFeatures: 32, bytes: [UInt8](repeating: 0, count: 35))
+    }
+}
+
+/// `weightBytes` counts the true block bytes of quantized layers.
+@Test func weightBytesCountQuantizedStorage() throws {
+    let (q, dense, _) = try layerPair(KernelType.all[2], out: 64, in: 64, bias: false, seed: 2)
+    let hp = LlamaHyperparameters(vocabSize: 64, hiddenSize: 64, intermediateSize: 64, layerCount: 1, headCount: 4,
+                                  kvHeadCount: 4, ropeBase: 10000, ropeStyle: .halves, contextLength: 16)
+    let block = LlamaBlock(attentionNorm: [Float](repeating: 1, count: 64), query: q, key: q, value: q, output: q,
+                           mlpNorm: [Float](repeating: 1, count: 64), gate: q, up: q, down: dense)
+    let model = LlamaModel(hp: hp, embedding: q, blocks: [block], outputNorm: [Float](repeating: 1, count: 64), head: q)
+    #expect(model.weightBytes(includeEmbedding: false) == 7 * 64 * 40 + 64 * 64 * 4)
+}
