@@ -1,4 +1,10 @@
 import Foundation
+import Testing
+
+/// The quantizer tests (`swift test --filter QuantizeTests`): `Reference` (bytes against
+/// gguf.quants), `RoundTrip` (errors and bytes against llama.cpp), `Searches` (the lane
+/// searches against the scalar ones) and `Errors` (argument checking, threading).
+@Suite struct QuantizeTests {}
 
 /// Reads the fixtures that `scripts/fixtures/quantize.py` writes into
 /// `<repo>/.cache/fixtures/quantize/` (see that script for what each file holds).
