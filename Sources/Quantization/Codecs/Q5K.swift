@@ -35,5 +35,29 @@ extension Codecs {
                 }
             }
         }
+
+        /// Q4_K's encoder with 5-bit quants (see `Q4_K.quantize`); the reference search
+        /// tries fewer, closer scales.
+        static func quantize(_ x: UnsafePointer<Float>, count n: Int, into dst: UnsafeMutableRawPointer,
+                             importance qw: UnsafePointer<Float>?) {
+            withScratch(floats: KQuantScales.floats, bytes: KQuantScales.bytes, lanes: KQuantScales.lanes) { f, b, v in
+                let scratch = KQuantScales(f, b, v)
+                for blk in 0..<n / 256 {
+                    let xb = x + 256 * blk, y = dst + 176 * blk
+                    scratch.encode(xb, y, importance: qw.map { $0 + 256 * blk }, nmax: 31,
+                                   rmin: -0.5, rdelta: 0.1, steps: 15, clampImportanceScales: true)
+                    let L = scratch.L
+                    for l in 0..<32 {
+                        var qh: UInt8 = 0
+                        for c in 0..<4 {
+                            let q0 = L[64 * c + l], q1 = L[64 * c + 32 + l]
+                            qh |= (q0 >> 4) << (2 * c) | (q1 >> 4) << (2 * c + 1)
+                            y.setU8(48 + 32 * c + l, (q0 & 0x0F) | (q1 & 0x0F) << 4)
+                        }
+                        y.setU8(16 + l, qh)
+                    }
+                }
+            }
+        }
     }
 }

@@ -39,5 +39,64 @@ extension Codecs {
                 }
             }
         }
+
+        /// ggml's encoder: each group's scale by the weighted symmetric search (weights x²,
+        /// or the importance itself when given, as llama.cpp does for Q6_K), the 8-bit
+        /// scales against the largest, then the quants recomputed from the stored scales.
+        static func quantize(_ x: UnsafePointer<Float>, count n: Int, into dst: UnsafeMutableRawPointer,
+                             importance qw: UnsafePointer<Float>?) {
+            withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { buffer in
+                withScratch(floats: 16, bytes: 0, lanes: 64) { scales, _, v in
+                    let L = buffer.baseAddress!
+                    let vx = v, vw = v + 16, vL = v + 32, vaux = v + 48
+                    for blk in 0..<n / 256 {
+                        let xb = x + 256 * blk, y = dst + 210 * blk
+                        for half in 0..<2 {  // groups 8·half … 8·half + 7 side by side
+                            let g0 = 8 * half
+                            loadLanes(xb + 16 * g0, stride: 16, lanes: 8, n: 16, into: vx)
+                            if let qw { loadLanes(qw + 256 * blk + 16 * g0, stride: 16, lanes: 8, n: 16, into: vw) }
+                            let s = LaneSearch.symmetric(16, nmax: 32, vx, weights: qw == nil ? nil : UnsafePointer(vw), vL, vaux)
+                            storeLanes(vL, stride: 16, lanes: 8, n: 16, into: L + 16 * g0)
+                            for g in 0..<8 { scales[g0 + g] = s[g] }
+                        }
+                        var maxScale: Float = 0, maxAbsScale: Float = 0
+                        for j in 0..<16 where abs(scales[j]) > maxAbsScale {
+                            maxAbsScale = abs(scales[j]); maxScale = scales[j]
+                        }
+                        if maxAbsScale < groupMaxEpsilon {
+                            y.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
+                            continue
+                        }
+                        let iscale = -128 / maxScale
+                        let d = y.setF16(208, 1 / iscale)
+                        for j in 0..<16 {
+                            y.setU8(192 + j, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * scales[j]))))
+                        }
+                        // Requantize against the stored scales; groups with a zero scale
+                        // keep the search's quants.
+                        for j in 0..<16 {
+                            let dl = d * Float(UnsafeRawPointer(y).i8(192 + j))
+                            if dl == 0 { continue }
+                            for i in 0..<16 {
+                                let l = Swift.max(-32, Swift.min(31, nearestInt(xb[16 * j + i] / dl)))
+                                L[16 * j + i] = Int8(truncatingIfNeeded: l + 32)
+                            }
+                        }
+                        // Low nibbles: weights 128h + l and + 64 share ql[64h + l], + 32 and
+                        // + 96 share ql[64h + 32 + l]; high 2-bit pairs: qh[32h + l].
+                        for h in 0..<2 {
+                            let Lh = L + 128 * h
+                            for l in 0..<32 {
+                                let q1 = UInt8(bitPattern: Lh[l]), q2 = UInt8(bitPattern: Lh[l + 32])
+                                let q3 = UInt8(bitPattern: Lh[l + 64]), q4 = UInt8(bitPattern: Lh[l + 96])
+                                y.setU8(64 * h + l, (q1 & 0x0F) | (q3 & 0x0F) << 4)
+                                y.setU8(64 * h + 32 + l, (q2 & 0x0F) | (q4 & 0x0F) << 4)
+                                y.setU8(128 + 32 * h + l, q1 >> 4 | (q2 >> 4) << 2 | (q3 >> 4) << 4 | (q4 >> 4) << 6)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -20,5 +20,32 @@ extension Codecs {
                 }
             }
         }
+
+        /// ggml's encoder: the largest-magnitude weight maps to −127 (keeping its sign
+        /// flipped, so the other extreme may reach 127); importance is ignored.
+        static func quantize(_ x: UnsafePointer<Float>, count n: Int, into dst: UnsafeMutableRawPointer,
+                             importance _: UnsafePointer<Float>?) {
+            for b in 0..<n / 256 {
+                let xb = x + 256 * b, y = dst + 292 * b
+                var max: Float = 0, amax: Float = 0
+                for j in 0..<256 where abs(xb[j]) > amax {
+                    amax = abs(xb[j]); max = xb[j]
+                }
+                if amax == 0 {
+                    y.initializeMemory(as: UInt8.self, repeating: 0, count: 292)
+                    continue
+                }
+                let iscale = -127 / max
+                for j in 0..<256 {
+                    y.setU8(4 + j, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * xb[j]))))
+                }
+                for g in 0..<16 {
+                    var sum: Int32 = 0
+                    for j in 0..<16 { sum += Int32(UnsafeRawPointer(y).i8(4 + 16 * g + j)) }
+                    y.setU16(260 + 2 * g, UInt16(truncatingIfNeeded: sum))
+                }
+                y.setU32(0, (1 / iscale).bitPattern)
+            }
+        }
     }
 }
