@@ -1,0 +1,106 @@
+import Foundation
+import Quantization
+import Tensors
+
+/// What happened to one tensor during `GGUFQuantizer.quantize`.
+public struct QuantizedTensorReport: Codable, Sendable {
+    /// Tensor name.
+    public var name: String
+    /// Row-major shape.
+    public var shape: [Int]
+    /// Type in the input.
+    public var from: String
+    /// Type in the output.
+    public var to: String
+    /// Why the recipe chose `to`.
+    public var reason: String
+    /// Bytes in the output.
+    public var bytes: Int
+    /// Root-mean-square error of the quantized weights against the input, and the RMS of the input.
+    public var rmse: Double, rms: Double
+}
+
+/// Quantizes a checkpoint into a GGUF file, tensor by tensor: each tensor is decoded to
+/// f32 from the memory-mapped input, quantized to the type its recipe chooses and written,
+/// so only one tensor is in memory at a time. The output is written to a temporary file
+/// and renamed when complete.
+public struct GGUFQuantizer {
+    /// Which type each tensor gets.
+    public var recipe: QuantRecipe
+    /// Per-tensor importance (imatrix: mean squared input activation per column), by tensor name.
+    public var importance: [String: [Float]]
+    /// Allow inputs whose weights are already quantized (quality will be lower than from full precision).
+    public var allowRequantize: Bool
+
+    /// A quantizer following `recipe`.
+    public init(recipe: QuantRecipe, importance: [String: [Float]] = [:], allowRequantize: Bool = false) {
+        self.recipe = recipe
+        self.importance = importance
+        self.allowRequantize = allowRequantize
+    }
+
+    /// The plan: each tensor's chosen type and the reason, without quantizing anything.
+    public func plan(_ input: QuantizationSource) -> [(tensor: SourceTensor, choice: QuantRecipe.Choice)] {
+        input.tensors.map { t in
+            var c = recipe.choose(name: t.name, shape: t.shape)
+            if c.keepsInputType && t.type.isFloat { c.type = t.type }
+            return (t, c)
+        }
+    }
+
+    /// Quantizes `input` into a new GGUF at `path`. `progress` is called after each tensor
+    /// with (done, total, name).
+    public func quantize(_ input: QuantizationSource, to path: String,
+                         progress: @escaping (Int, Int, String) -> Void = { _, _, _ in }) throws -> [QuantizedTensorReport] {
+        let steps = plan(input)
+        if !allowRequantize,
+           let q = steps.first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 && $0.choice.type != $0.tensor.type }) {
+            throw QuantizeError.alreadyQuantized(path: input.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
+        }
+        for (name, imp) in importance {
+            if let t = input.tensors.first(where: { $0.name == name }), t.shape.count == 2, imp.count != t.shape[1] {
+                throw QuantizeError.badImportance(tensor: name, expected: t.shape[1], actual: imp.count)
+            }
+        }
+        var writer = GGUFWriter(metadata: input.metadata)
+        writer.setValue(.uint32(UInt32(recipe.mix.fileType)), forKey: "general.file_type")
+        writer.setValue(.uint32(2), forKey: "general.quantization_version")
+        var reports = [QuantizedTensorReport?](repeating: nil, count: steps.count)
+        let total = steps.count
+        var done = 0
+        writer.tensors = try steps.enumerated().map { i, step in
+            let (t, choice) = step
+            let data: GGUFWriter.TensorData
+            if choice.type == t.type {
+                data = .fill { out in out.copyMemory(from: try t.raw()) }
+                reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue, to: t.type.rawValue,
+                                                   reason: choice.reason + " (copied)", bytes: t.type.byteCount(elements: t.elementCount) ?? 0, rmse: 0, rms: 0)
+            } else {
+                guard Codecs.canQuantize(choice.type) else { throw QuantizeError.unsupportedTarget(type: choice.type.rawValue) }
+                let imp = importance[t.name]
+                data = .fill { out in
+                    let x = try t.decode()
+                    let rowLength = t.shape.last ?? t.elementCount
+                    let q = try Codecs.quantize(choice.type, x, rowLength: rowLength, importance: imp)
+                    out.copyBytes(from: q)
+                    let back = try q.withUnsafeBytes { try Codecs.dequantize(choice.type, bytes: $0, count: x.count) }
+                    var se = 0.0, ss = 0.0
+                    for j in 0..<x.count {
+                        let d = Double(x[j] - back[j])
+                        se += d * d
+                        ss += Double(x[j]) * Double(x[j])
+                    }
+                    let n = Double(max(x.count, 1))
+                    reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue,
+                                                       to: choice.type.rawValue, reason: choice.reason, bytes: q.count,
+                                                       rmse: (se / n).squareRoot(), rms: (ss / n).squareRoot())
+                    done += 1
+                    progress(done, total, t.name)
+                }
+            }
+            return GGUFWriter.TensorEntry(name: t.name, dims: t.dims, type: choice.type, data: data)
+        }
+        try writer.write(to: path)
+        return reports.compactMap { $0 }
+    }
+}

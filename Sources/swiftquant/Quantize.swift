@@ -1,0 +1,81 @@
+import ArgumentParser
+import Evaluation
+import Formats
+import Foundation
+import Quantization
+
+/// `swiftquant quantize`: a GGUF (or Hugging Face folder) in, a quantized GGUF out.
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Quantize a model to a GGUF that llama.cpp loads, with llama-quantize's type mixes.",
+        discussion: """
+        Types: \(QuantMix.allCases.map(\.rawValue).joined(separator: ", ")).
+
+        Examples:
+          swiftquant quantize model-f32.gguf model-Q4_K_M.gguf --type Q4_K_M
+          swiftquant quantize SmolLM2.Q4_1.gguf smol-Q8_0.gguf --type Q8_0 --allow-requantize
+          swiftquant quantize in.gguf out.gguf --type Q4_K_M --imatrix imatrix.gguf --tensor-type 'ffn_down=Q6_K'
+          swiftquant quantize in.gguf out.gguf --type Q3_K_M --dry-run
+        """)
+
+    @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
+    @Argument(help: "Output GGUF file.") var output: String?
+    @Option(name: .long, help: "Quantization type / mix (e.g. Q4_K_M).") var type: String
+    @Option(name: .long, help: "Importance matrix (GGUF or .dat, from `swiftquant imatrix` or llama-imatrix).")
+    var imatrix: String?
+    @Option(name: .customLong("tensor-type"), parsing: .singleValue, help: "Override: PATTERN=TYPE (regex on tensor names); repeatable.")
+    var tensorTypes: [String] = []
+    @Flag(name: .customLong("allow-requantize"), help: "Allow quantized inputs.") var allowRequantize = false
+    @Flag(name: .customLong("dry-run"), help: "Print each tensor's chosen type and stop.") var dryRun = false
+    @Flag(name: .long, help: "Print the per-tensor report as JSON on stdout.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        guard let mix = QuantMix(name: type) else { throw RecipeError.unknownMix(type) }
+        let overrides = try tensorTypes.map(QuantRecipe.Override.init(parsing:))
+        let source = try Self.openSource(input)
+        let arch = source["general.architecture"]?.stringValue ?? ""
+        let layers = source["\(arch).block_count"]?.intValue ?? 0
+        let heads = source["\(arch).attention.head_count"]?.intValue ?? 1
+        let kvHeads = source["\(arch).attention.head_count_kv"]?.intValue ?? heads
+        let recipe = QuantRecipe(mix: mix, overrides: overrides,
+                                 tiedEmbeddings: !source.tensors.contains { $0.name == "output.weight" },
+                                 layerCount: layers, gqa: kvHeads > 0 ? heads / kvHeads : 1)
+        var importance: [String: [Float]] = [:]
+        if let imatrix { importance = try ImportanceMatrix(path: imatrix).importances }
+        let quantizer = GGUFQuantizer(recipe: recipe, importance: importance, allowRequantize: allowRequantize)
+
+        if dryRun {
+            let plan = quantizer.plan(source)
+            print(renderTable(["tensor", "shape", "from", "to", "why"], plan.map {
+                [$0.tensor.name, $0.tensor.shape.map(String.init).joined(separator: "×"), $0.tensor.type.rawValue,
+                 $0.choice.type.rawValue, $0.choice.reason]
+            }))
+            return
+        }
+        guard let output else { throw ValidationError("give an output path (or --dry-run)") }
+        let start = Date()
+        let progress = Progress("quantize", total: source.tensors.count, quiet: compute.quiet)
+        let reports = try quantizer.quantize(source, to: output) { _, _, name in progress.advance(note: name) }
+        let seconds = Date().timeIntervalSince(start)
+        if json { return try printJSON(reports) }
+        var byType: [String: (n: Int, bytes: Int)] = [:]
+        for r in reports { byType[r.to, default: (0, 0)].n += 1; byType[r.to, default: (0, 0)].bytes += r.bytes }
+        let params = source.tensors.reduce(0) { $0 + $1.elementCount }
+        let total = reports.reduce(0) { $0 + $1.bytes }
+        print("\(output): \(mix.rawValue), \(formatBytes(total)) of tensors, "
+              + String(format: "%.3f bits per weight, %.1f s", Double(total * 8) / Double(max(params, 1)), seconds))
+        print(renderTable(["type", "tensors", "bytes"], byType.sorted { $0.value.bytes > $1.value.bytes }.map {
+            [$0.key, "\($0.value.n)", formatBytes($0.value.bytes)]
+        }, rightAligned: [1, 2]))
+        if imatrix != nil { print("imatrix: \(importance.count) tensors weighted by importance") }
+    }
+
+    /// Opens a GGUF file, or a Hugging Face folder mapped to GGUF names.
+    static func openSource(_ path: String) throws -> QuantizationSource {
+        let ckpt = try Checkpoint(path: path)
+        if let gguf = ckpt.gguf { return QuantizationSource(gguf: gguf) }
+        throw QuantizeError.unsupportedInput(path: path, reason: "Hugging Face folders are not supported as quantize input yet")
+    }
+}
