@@ -76,6 +76,6 @@ struct Quantize: ParsableCommand {
     static func openSource(_ path: String) throws -> QuantizationSource {
         let ckpt = try Checkpoint(path: path)
         if let gguf = ckpt.gguf { return QuantizationSource(gguf: gguf) }
-        throw QuantizeError.unsupportedInput(path: path, reason: "Hugging Face folders are not supported as quantize input yet")
+        return try QuantizationSource(huggingFace: path)
     }
 }
