@@ -74,6 +74,10 @@ public struct Comparison {
     public func run(text: String, textLabel: String) throws -> Comparison.Result {
         let names = Self.displayNames(reference: reference, models: models)
         let o = options
+        // Open every file first, so a bad path fails now rather than after the models before it.
+        for path in [reference] + models where try Checkpoint(path: path).gguf == nil {
+            throw EvaluationError.incompatibleModel(path: path, reason: "not a GGUF file (convert it to GGUF first)")
+        }
         precondition(o.context >= 8 && o.topK >= 1 && o.benchRepetitions >= 0)
         var referenceTokens: [String]? = nil
         var tokens: [Int32] = []

@@ -7,12 +7,10 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare models with a reference: perplexity, KL divergence, bits per weight, speed, memory, weight error by layer.",
         discussion: """
-        The reference is evaluated first and its top-k log-probabilities kept; each model then runs alone on the
-        same tokens (llama.cpp's perplexity protocol) and is compared with it. Reports are written by extension:
-        .html (self-contained page with charts), .md (the table for a README), .json (everything).
+        The reference is evaluated first and its top-k log-probabilities kept; each model then runs alone on the same tokens (llama.cpp's perplexity protocol) and is compared with it. Reports are written by extension: .html (a self-contained page with charts), .md (the table, for a README), .json (everything; `swiftquant report` renders it again).
 
         Example:
-          swiftquant compare REF.gguf Q4_K_M.gguf Q8_0.gguf -f ../shared/data/wikitext-2/test.txt -c 512 --chunks 20 \\
+          swiftquant compare REF.gguf Q4_0.gguf Q8_0.gguf -f test.txt --chunks 20 \\
               --report compare.html --report compare.md
         """)
 
