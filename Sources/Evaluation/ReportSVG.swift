@@ -51,7 +51,20 @@ public struct SVGChart {
         /// The symbol drawn before it.
         public var symbol: Symbol
         /// Legend symbols.
-        public enum Symbol { case filled, hollow, ring, dashedLine, none }
+        public enum Symbol {
+            /// A filled marker.
+            case filled
+            /// A hollow marker.
+            case hollow
+            /// The ring drawn around emphasized points.
+            case ring
+            /// The dashed Pareto staircase.
+            case dashedLine
+            /// A short solid line (a connected series).
+            case line
+            /// No symbol.
+            case none
+        }
         /// A legend note.
         public init(_ text: String, symbol: Symbol) {
             self.text = text
@@ -223,7 +236,7 @@ public struct SVGChart {
         var out: [LegendItem] = []
         for se in series {
             guard let n = se.name, !out.contains(where: { $0.text == n }) else { continue }
-            out.append(LegendItem(text: n, color: se.color, symbol: se.connected ? .none : (se.hollow ? .hollow : .filled),
+            out.append(LegendItem(text: n, color: se.color, symbol: se.connected ? .line : (se.hollow ? .hollow : .filled),
                                   width: 0))
         }
         out += notes.map { LegendItem(text: $0.text, color: "#555", symbol: $0.symbol, width: 0) }
@@ -248,7 +261,8 @@ public struct SVGChart {
         case .hollow: return "<circle class=\"lgm\" cx=\"\(num(x + 8))\" cy=\"\(num(y))\" r=\"5\" fill=\"#fff\" stroke=\"\(i.color)\"/>"
         case .ring: return "<circle class=\"ring\" cx=\"\(num(x + 8))\" cy=\"\(num(y))\" r=\"7\"/>"
         case .dashedLine: return "<line class=\"front\" x1=\"\(num(x))\" y1=\"\(num(y))\" x2=\"\(num(x + 16))\" y2=\"\(num(y))\"/>"
-        case .none: return "<line class=\"lgl\" stroke=\"\(i.color)\" x1=\"\(num(x))\" y1=\"\(num(y))\" x2=\"\(num(x + 16))\" y2=\"\(num(y))\"/>"
+        case .none: return ""
+        case .line: return "<line class=\"lgl\" stroke=\"\(i.color)\" x1=\"\(num(x))\" y1=\"\(num(y))\" x2=\"\(num(x + 16))\" y2=\"\(num(y))\"/>"
         }
     }
 

@@ -80,6 +80,7 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
     /// The file could not be written.
     case cannotWrite(path: String, reason: String)
 
+    /// A one-line message naming the file.
     public var description: String {
         switch self {
         case let .unknownFormat(path): return "\(path): unknown report format (use .html, .md or .json)"
