@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: optimized),
         .target(name: "Models", dependencies: ["CKernels", "Tensors", "Formats", "Quantization", "Tokenizers"],
                 swiftSettings: optimized),
-        .target(name: "Evaluation", dependencies: ["Models"], swiftSettings: optimized),
+        .target(name: "Evaluation", dependencies: ["Models", "Formats", "Quantization", "Tokenizers", "Tensors"],
+                swiftSettings: optimized),
         .executableTarget(name: "swiftquant", dependencies: [
             "Tensors", "Quantization", "Formats", "Tokenizers", "Models", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -51,9 +51,9 @@ public struct MachineLimits: Codable, Sendable {
 }
 
 /// Prompt-processing and generation speed of a model, llama-bench style.
-public struct BenchResult: Codable, Sendable {
+public struct BenchResult: Codable, Sendable, Equatable {
     /// Summary of repeated timings of one test.
-    public struct Stat: Codable, Sendable {
+    public struct Stat: Codable, Sendable, Equatable {
         /// Tokens per second: median, min and max over the repetitions.
         public var median: Double, min: Double, max: Double
         init(_ v: [Double]) {

@@ -43,6 +43,26 @@ public struct KLDivergenceAccumulator: Sendable {
         logRatio.add(lpT - lqT)
     }
 
+    /// Adds every scored position of chunk `chunk`: `logProbs` is `[targets.count, vocab]`
+    /// log-softmax rows, as `PerplexityRun.evaluate` records them. Throws when the
+    /// reference scored other tokens there (another text or tokenizer) or has another shape.
+    public mutating func add(chunk: Int, logProbs: [Float], targets: [Int32], vocab: Int, reference: LogitsFile,
+                             referencePath: String) throws {
+        let h = reference.header
+        guard h.vocab == vocab, chunk < h.chunks, h.scoredPerChunk == targets.count, logProbs.count == targets.count * vocab else {
+            throw EvaluationError.badLogitsFile(path: referencePath, reason: "made with vocab \(h.vocab), \(h.chunks) chunks of \(h.scoredPerChunk) scored tokens; chunk \(chunk) of this run has vocab \(vocab), \(targets.count) scored tokens")
+        }
+        guard reference.targets(chunk: chunk) == targets else {
+            throw EvaluationError.badLogitsFile(path: referencePath, reason: "chunk \(chunk) scored different tokens: the reference was made from another text or tokenizer")
+        }
+        logProbs.withUnsafeBufferPointer { b in
+            for j in 0..<targets.count {
+                add(logProbs: UnsafeBufferPointer(rebasing: b[(j * vocab)..<((j + 1) * vocab)]),
+                    reference: reference.position(chunk: chunk, index: j))
+            }
+        }
+    }
+
     /// The statistics over all positions added so far.
     public var result: KLDivergenceResult {
         let n = kl.count

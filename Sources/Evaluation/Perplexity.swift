@@ -131,12 +131,14 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case textTooShort(tokens: Int, needed: Int)
     /// A logits file is malformed or does not match the run.
     case badLogitsFile(path: String, reason: String)
+    /// A model cannot be compared with the reference (another tokenizer, vocabulary or file kind).
+    case incompatibleModel(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .textTooShort(tokens, needed):
             return "the text has \(tokens) tokens; one chunk needs \(needed) (lower -c or use a longer file)"
-        case let .badLogitsFile(path, reason):
+        case let .badLogitsFile(path, reason), let .incompatibleModel(path, reason):
             return "\(path): \(reason)"
         }
     }

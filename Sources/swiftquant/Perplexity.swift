@@ -72,16 +72,8 @@ struct Perplexity: ParsableCommand {
         }, record: { logProbs, targets in
             try writer?.append(logProbs: logProbs, targets: targets)
             if let reference, let path = referenceLogits {
-                guard reference.targets(chunk: chunkIndex) == targets else {
-                    throw EvaluationError.badLogitsFile(path: path, reason: "chunk \(chunkIndex) scored different tokens: the reference was made from another text or tokenizer")
-                }
-                let vocab = loaded.model.hp.vocabSize
-                logProbs.withUnsafeBufferPointer { b in
-                    for j in 0..<targets.count {
-                        kl.add(logProbs: UnsafeBufferPointer(rebasing: b[(j * vocab)..<((j + 1) * vocab)]),
-                               reference: reference.position(chunk: chunkIndex, index: j))
-                    }
-                }
+                try kl.add(chunk: chunkIndex, logProbs: logProbs, targets: targets, vocab: loaded.model.hp.vocabSize,
+                           reference: reference, referencePath: path)
             }
             chunkIndex += 1
         })
