@@ -43,7 +43,7 @@ public struct Comparison {
     public var options: Options
     /// No progress on stderr.
     public var quiet = true
-    /// Builds the runnable model from a GGUF file; the default decodes every weight to f32.
+    /// Builds the runnable model from a GGUF file; the default runs quantized weights as stored (`.native`).
     public var loader: (GGUFFile) throws -> LlamaModel = { try LlamaLoader.load($0, weights: .native) }
 
     /// A comparison of `models` against `reference`.
