@@ -25,14 +25,13 @@ static float dot_q8_0_neon(size_t nb, const uint8_t *w, const sq_act *a) {
         const int8_t *y = a->qs + 32 * b;
         int32x4_t p = dot16_n(vdupq_n_s32(0), vld1q_s8((const int8_t *)(x + 2)), vld1q_s8(y));
         p = dot16_n(p, vld1q_s8((const int8_t *)(x + 18)), vld1q_s8(y + 16));
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half_n(x) * a->d[b]);
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half_n(x) * a->d[2 * b]);
     }
     return vaddvq_f32(acc);
 }
 
 static inline float dot_q4_neon(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 20 : 18;
-    const float *s = (const float *)a->aux;
     float32x4_t acc = vdupq_n_f32(0);
     float summ = 0;
     for (size_t b = 0; b < nb; b++) {
@@ -44,8 +43,8 @@ static inline float dot_q4_neon(size_t nb, const uint8_t *w, const sq_act *a, in
         int32x4_t p = dot16_n(vdupq_n_s32(0), lo, vld1q_s8(y));
         p = dot16_n(p, hi, vld1q_s8(y + 16));
         float d = half_n(x);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), d * a->d[b]);
-        summ += (has_min ? half_n(x + 2) : -8.0f * d) * s[b];
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), d * a->d[2 * b]);
+        summ += (has_min ? half_n(x + 2) : -8.0f * d) * a->d[2 * b + 1];
     }
     return vaddvq_f32(acc) + summ;
 }

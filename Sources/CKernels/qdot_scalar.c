@@ -15,7 +15,7 @@ static float dot_q8_0(size_t nb, const uint8_t *w, const sq_act *a) {
         const int8_t *q = (const int8_t *)(x + 2), *y = a->qs + 32 * b;
         int32_t isum = 0;
         for (int j = 0; j < 32; j++) isum += q[j] * y[j];
-        sumf += (sq_f16(x) * a->d[b]) * (float)isum;
+        sumf += (sq_f16(x) * a->d[2 * b]) * (float)isum;
     }
     return sumf;
 }
@@ -23,7 +23,6 @@ static float dot_q8_0(size_t nb, const uint8_t *w, const sq_act *a) {
 // Q4_0 and Q4_1: 4-bit q in 0…15; Q4_0's −8 offset is the minimum −8·d.
 static float dot_q4(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 20 : 18;
-    const float *s = (const float *)a->aux;
     float sumf = 0, summ = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + bytes * b, *qs = x + bytes - 16;
@@ -31,8 +30,8 @@ static float dot_q4(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
         int32_t isum = 0;
         for (int j = 0; j < 16; j++) isum += (qs[j] & 0x0F) * y[j] + (qs[j] >> 4) * y[j + 16];
         float d = sq_f16(x), m = has_min ? sq_f16(x + 2) : -8.0f * d;
-        sumf += (d * a->d[b]) * (float)isum;
-        summ += m * s[b];
+        sumf += (d * a->d[2 * b]) * (float)isum;
+        summ += m * a->d[2 * b + 1];
     }
     return sumf + summ;
 }
@@ -42,7 +41,6 @@ static float dot_q4_1(size_t nb, const uint8_t *w, const sq_act *a) { return dot
 // Q5_0 and Q5_1: 5-bit q in 0…31; Q5_0's −16 offset is the minimum −16·d.
 static float dot_q5(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 24 : 22;
-    const float *s = (const float *)a->aux;
     float sumf = 0, summ = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + bytes * b, *qs = x + bytes - 16;
@@ -55,8 +53,8 @@ static float dot_q5(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
             isum += lo * y[j] + hi * y[j + 16];
         }
         float d = sq_f16(x), m = has_min ? sq_f16(x + 2) : -16.0f * d;
-        sumf += (d * a->d[b]) * (float)isum;
-        summ += m * s[b];
+        sumf += (d * a->d[2 * b]) * (float)isum;
+        summ += m * a->d[2 * b + 1];
     }
     return sumf + summ;
 }
@@ -71,7 +69,7 @@ static float dot_iq4_nl(size_t nb, const uint8_t *w, const sq_act *a) {
         int32_t isum = 0;
         for (int j = 0; j < 16; j++)
             isum += sq_iq4_values[qs[j] & 0x0F] * y[j] + sq_iq4_values[qs[j] >> 4] * y[j + 16];
-        sumf += (sq_f16(x) * a->d[b]) * (float)isum;
+        sumf += (sq_f16(x) * a->d[2 * b]) * (float)isum;
     }
     return sumf;
 }
