@@ -112,6 +112,11 @@ static void run_gemm(sq_dot_fn fn, sq_dot_rows_fn rows_fn, uint32_t type, size_t
                      float *out, size_t out_stride) {
     // Weight blocks are as wide as activation blocks for every supported type.
     size_t nb = n / (size_t)sq_qdot_act_block(type);
+    if (nact == 1) {  // generation: one activation row, the tightest loop
+        sq_act a = split_act(type, n, act);
+        for (size_t r = 0; r < rows; r++) out[r] = fn(nb, (const uint8_t *)w + r * row_stride, &a);
+        return;
+    }
     for (size_t a0 = 0; a0 < nact; a0 += SQ_MAX_ROWS) {
         int na = nact - a0 < SQ_MAX_ROWS ? (int)(nact - a0) : SQ_MAX_ROWS;
         sq_act acts[SQ_MAX_ROWS];
