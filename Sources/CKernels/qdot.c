@@ -67,6 +67,12 @@ static float quantize_block(const float *x, int len, int8_t *q) {
     return d;
 }
 
+size_t sq_qdot_act_position(uint32_t type, size_t n, size_t i) {
+    if (!sq_paired(type)) return i;
+    size_t j = i % 32;
+    return sq_paired_offset(n / 32, i / 32, (int)(j / 16)) + j % 16;
+}
+
 void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
     int bs = sq_qdot_act_block(type);
     if (bs == 0) return;
@@ -75,12 +81,18 @@ void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
     float *d = (float *)((uint8_t *)act + n);
     if (bs == 32) {
         for (size_t b = 0; b < nb; b++) {
-            int8_t *q = qs + 32 * b;
+            int8_t q[32];
             float scale = quantize_block(x + 32 * b, 32, q);
             int sum = 0;
             for (int i = 0; i < 32; i++) sum += q[i];
             d[2 * b] = scale;
             d[2 * b + 1] = scale * (float)sum;
+            if (sq_paired(type)) {
+                memcpy((int8_t *)sq_paired_half(qs, nb, b, 0), q, 16);
+                memcpy((int8_t *)sq_paired_half(qs, nb, b, 1), q + 16, 16);
+            } else {
+                memcpy(qs + 32 * b, q, 32);
+            }
         }
     } else {
         int16_t *bsums = (int16_t *)(d + nb);

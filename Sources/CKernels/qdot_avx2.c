@@ -8,60 +8,106 @@
 // they are; signed ones (Q8_0, IQ4 codebook values) use |w| and sign(a, w), which keeps
 // every i16 pair sum within ±128·127·2 < 32768 as long as activations are within ±127.
 //
-// The multi-row kernels take up to four activation rows per pass: the weights are
-// unpacked once and dotted with every row (prompt processing reuses each weight block that many times).
+// The nibble kinds take two blocks per step: their 16 nibble bytes side by side in one
+// register give [block 0 low nibbles | block 1 low nibbles] with one mask and the high
+// nibbles with one shift, matching the paired activation layout (CKernels.h), so no
+// lane-crossing shuffle is needed. Per block, [d_w, m] (from the f16 fields) times the
+// activation's [d_a, s] gives [d_w·d_a, m·s] in one multiply: the first scales the
+// block's i32 sums into the f32 accumulator, the second accumulates the minimum term in
+// a vector register (a scalar chain there would serialise the loop).
 //
-// Per block, [d_w, m] (from the f16 fields, one conversion) times the activation's
-// [d_a, s] gives [d_w·d_a, m·s] in one multiply: lane 0 scales the block's i32 sums into
-// the f32 accumulator, lane 1 accumulates the minimum term in a vector register (a scalar
-// chain there, or the merge-insert `_cvtsh_ss` compiles to, would serialise the loop).
+// Multi-row kernels take up to four activation rows per pass (sixteen ymm registers):
+// the weights are unpacked once and dotted with every row.
 #include "qdot_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include "qdot_x86.h"
 
+#define SQ_AI __attribute__((always_inline))
+
 // Eight i32 sums of u8 × i8 over groups of four bytes.
 SQ_AVX2 static inline __m256i dot_u8i8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-// A block's weights ready for maddubs: unsigned bytes, and for the signed kinds the
-// signed values whose signs move onto the activations.
-typedef struct {
-    __m256i u, sign;
-} block_weights;
-
-SQ_AVX2 static inline __attribute__((always_inline)) block_weights load_block_avx2(int kind, const uint8_t *x) {
-    block_weights p;
-    p.sign = _mm256_setzero_si256();
+// One block in order (Q8_0, or the odd last block of a nibble kind) against 32
+// contiguous activation bytes.
+SQ_AVX2 static inline SQ_AI __m256i block_isum_avx2(int kind, const uint8_t *x, __m256i a) {
     switch (kind) {
-    case SQ_Q8_0:
-        p.sign = _mm256_loadu_si256((const __m256i *)(x + 2));
-        p.u = _mm256_sign_epi8(p.sign, p.sign);
-        break;
-    case SQ_IQ4_NL:
-        p.sign = _mm256_shuffle_epi8(sq_iq4_book_avx2(), sq_nibbles_avx2(x + 2));
-        p.u = _mm256_sign_epi8(p.sign, p.sign);
-        break;
-    case SQ_Q4_0: p.u = sq_nibbles_avx2(x + 2); break;
-    case SQ_Q4_1: p.u = sq_nibbles_avx2(x + 4); break;
-    case SQ_Q5_0: p.u = _mm256_or_si256(sq_nibbles_avx2(x + 6), sq_fifth_bits_avx2(sq_u32(x + 2))); break;
-    default:      p.u = _mm256_or_si256(sq_nibbles_avx2(x + 8), sq_fifth_bits_avx2(sq_u32(x + 4))); break;
+    case SQ_Q8_0: {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(x + 2));
+        return dot_u8i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    }
+    case SQ_IQ4_NL: {
+        __m256i v = _mm256_shuffle_epi8(sq_iq4_book_avx2(), sq_nibbles_avx2(x + 2));
+        return dot_u8i8(_mm256_sign_epi8(v, v), _mm256_sign_epi8(a, v));
+    }
+    case SQ_Q4_0: return dot_u8i8(sq_nibbles_avx2(x + 2), a);
+    case SQ_Q4_1: return dot_u8i8(sq_nibbles_avx2(x + 4), a);
+    case SQ_Q5_0: return dot_u8i8(_mm256_or_si256(sq_nibbles_avx2(x + 6), sq_fifth_bits_avx2(sq_u32(x + 2))), a);
+    default:      return dot_u8i8(_mm256_or_si256(sq_nibbles_avx2(x + 8), sq_fifth_bits_avx2(sq_u32(x + 4))), a);
+    }
+}
+
+// Two blocks of a nibble kind: `lo` holds values 0…15 of both, `hi` values 16…31 (codebook
+// values for IQ4_NL, q for the others).
+typedef struct {
+    __m256i lo, hi;
+} pair_quants;
+
+SQ_AVX2 static inline SQ_AI pair_quants load_pair_avx2(int kind, const uint8_t *x0, const uint8_t *x1) {
+    size_t qh = kind == SQ_Q5_0 ? 2 : 4, qs = kind == SQ_Q4_0 || kind == SQ_IQ4_NL ? 2 : kind == SQ_Q4_1 ? 4 : qh + 4;
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(x0 + qs))),
+                                        _mm_loadu_si128((const __m128i *)(x1 + qs)), 1);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    pair_quants p = { _mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) };
+    if (kind == SQ_Q5_0 || kind == SQ_Q5_1) {
+        uint32_t h0 = sq_u32(x0 + qh), h1 = sq_u32(x1 + qh);
+        p.lo = _mm256_or_si256(p.lo, sq_fifth_bits_avx2((h0 & 0xFFFFu) | h1 << 16));
+        p.hi = _mm256_or_si256(p.hi, sq_fifth_bits_avx2(h0 >> 16 | (h1 & 0xFFFF0000u)));
+    } else if (kind == SQ_IQ4_NL) {
+        p.lo = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.lo);
+        p.hi = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.hi);
     }
     return p;
 }
 
-// One block against `na` activation rows, into accumulators `k`…`k + na − 1`.
-SQ_AVX2 static inline __attribute__((always_inline)) void step_avx2(
-    int kind, int na, size_t b, int k, const uint8_t *w, const sq_act *a, __m256 *acc, __m128 *accm) {
+// The pair against its 64 activation bytes: i32 lanes 0–3 belong to block 0, 4–7 to block 1.
+SQ_AVX2 static inline SQ_AI __m256i pair_isum_avx2(int kind, pair_quants q, const int8_t *y) {
+    __m256i alo = _mm256_loadu_si256((const __m256i *)y), ahi = _mm256_loadu_si256((const __m256i *)(y + 32));
+    if (kind == SQ_IQ4_NL)
+        return _mm256_add_epi32(dot_u8i8(_mm256_sign_epi8(q.lo, q.lo), _mm256_sign_epi8(alo, q.lo)),
+                                dot_u8i8(_mm256_sign_epi8(q.hi, q.hi), _mm256_sign_epi8(ahi, q.hi)));
+    // |pair sums| ≤ 31·127·2 each, so the two add without leaving i16.
+    __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(q.lo, alo), _mm256_maddubs_epi16(q.hi, ahi));
+    return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+}
+
+// One nibble-kind pair (blocks b, b + 1) against `na` rows, into accumulators k….
+SQ_AVX2 static inline SQ_AI void pair_step_avx2(int kind, int na, size_t b, int k, const uint8_t *w,
+                                                const sq_act *a, __m256 *acc, __m128 *accm) {
+    const size_t bytes = sq_legacy_bytes(kind);
+    const uint8_t *x0 = w + bytes * b, *x1 = x0 + bytes;
+    pair_quants q = load_pair_avx2(kind, x0, x1);
+    __m128 wdm = _mm_movelh_ps(sq_scale_min_x86(kind, x0), sq_scale_min_x86(kind, x1));  // [d0, m0, d1, m1]
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
+    for (int j = 0; j < na; j++) {
+        __m256i p = pair_isum_avx2(kind, q, a[j].qs + 32 * b);
+        __m128 s = _mm_mul_ps(wdm, _mm_loadu_ps(a[j].d + 2 * b));  // [d0·da0, m0·s0, d1·da1, m1·s1]
+        __m256 sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s), spread);
+        acc[j + k] = _mm256_fmadd_ps(sv, _mm256_cvtepi32_ps(p), acc[j + k]);
+        accm[j + k] = _mm_add_ps(accm[j + k], s);
+    }
+}
+
+// One block in order (blocks of Q8_0, the odd last block of a nibble kind).
+SQ_AVX2 static inline SQ_AI void block_step_avx2(int kind, int na, size_t b, int k, const uint8_t *w,
+                                                 const sq_act *a, __m256 *acc, __m128 *accm) {
     const uint8_t *x = w + sq_legacy_bytes(kind) * b;
-    block_weights q = load_block_avx2(kind, x);
     __m128 wdm = sq_scale_min_x86(kind, x);
     for (int j = 0; j < na; j++) {
-        __m256i y = _mm256_loadu_si256((const __m256i *)(a[j].qs + 32 * b));
-        if (kind == SQ_Q8_0 || kind == SQ_IQ4_NL) y = _mm256_sign_epi8(y, q.sign);
-        __m256i p = dot_u8i8(q.u, y);
+        __m256i p = block_isum_avx2(kind, x, _mm256_loadu_si256((const __m256i *)(a[j].qs + 32 * b)));
         __m128 s = _mm_mul_ps(wdm, sq_load2_ps(a[j].d + 2 * b));  // [d·da, m·s]
         acc[j + k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(s), _mm256_cvtepi32_ps(p), acc[j + k]);
         accm[j + k] = _mm_add_ps(accm[j + k], s);
@@ -69,30 +115,43 @@ SQ_AVX2 static inline __attribute__((always_inline)) void step_avx2(
 }
 
 // Dot products of one weight row with `na` (1…4, a constant after inlining) activation
-// rows; one generic loop, specialised per kind by inlining.
-SQ_AVX2 static inline __attribute__((always_inline)) void dot_legacy_avx2(int kind, int na, size_t nb, const uint8_t *w, const sq_act *a, float *out) {
-    // A single row alternates two accumulators between even and odd blocks, so the loop
-    // is not bound by the latency of one chain of fused multiply-adds; several rows are
-    // independent chains already.
+// rows. A single row alternates two accumulators, so the loop is not bound by the latency
+// of one chain of fused multiply-adds; several rows are independent chains already.
+SQ_AVX2 static inline SQ_AI void dot_legacy_avx2(int kind, int na, size_t nb, const uint8_t *w, const sq_act *a,
+                                                 float *out) {
     __m256 acc[SQ_MAX_ROWS + 1];
     __m128 accm[SQ_MAX_ROWS + 1];
     for (int j = 0; j <= na; j++) {
         acc[j] = _mm256_setzero_ps();
         accm[j] = _mm_setzero_ps();
     }
+    const size_t step = kind == SQ_Q8_0 ? 1 : 2;
     size_t b = 0;
     if (na == 1) {
-        for (; b + 1 < nb; b += 2) {
-            step_avx2(kind, 1, b, 0, w, a, acc, accm);
-            step_avx2(kind, 1, b + 1, 1, w, a, acc, accm);
+        for (; b + 2 * step <= nb; b += 2 * step) {
+            if (step == 1) {
+                block_step_avx2(kind, 1, b, 0, w, a, acc, accm);
+                block_step_avx2(kind, 1, b + 1, 1, w, a, acc, accm);
+            } else {
+                pair_step_avx2(kind, 1, b, 0, w, a, acc, accm);
+                pair_step_avx2(kind, 1, b + 2, 1, w, a, acc, accm);
+            }
         }
+    }
+    for (; b + step <= nb; b += step) {
+        if (step == 1) block_step_avx2(kind, na, b, 0, w, a, acc, accm);
+        else pair_step_avx2(kind, na, b, 0, w, a, acc, accm);
+    }
+    if (b < nb) block_step_avx2(kind, na, b, 0, w, a, acc, accm);  // odd last block
+    if (na == 1) {
         acc[0] = _mm256_add_ps(acc[0], acc[1]);
         accm[0] = _mm_add_ps(accm[0], accm[1]);
     }
-    for (; b < nb; b++) step_avx2(kind, na, b, 0, w, a, acc, accm);
     for (int j = 0; j < na; j++) {
         float sum = sq_hsum256(acc[j]);
-        out[j] = sq_has_min(kind) ? sum + _mm_cvtss_f32(_mm_movehdup_ps(accm[j])) : sum;
+        // Minimum terms sit in lanes 1 and 3.
+        float summ = _mm_cvtss_f32(_mm_add_ss(_mm_movehdup_ps(accm[j]), _mm_shuffle_ps(accm[j], accm[j], 3)));
+        out[j] = sq_has_min(kind) ? sum + summ : sum;
     }
 }
 

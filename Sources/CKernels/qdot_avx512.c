@@ -1,12 +1,12 @@
-// AVX-512 VNNI kernels for the 32-wide legacy kinds. Two blocks per step fill a 512-bit
-// register (64 weights against 64 contiguous activation bytes) and `vpdpbusd` multiplies
-// u8 × i8 and sums groups of four straight into i32, replacing AVX2's maddubs + madd
-// pair. AVX-512 has no byte `sign`, so signed weights (Q8_0, IQ4_NL) negate the
-// activation under the weights' sign mask instead. An odd last block uses 256 bits.
+// AVX-512 VNNI kernels for the 32-wide legacy kinds: `vpdpbusd` multiplies u8 × i8 and
+// sums groups of four straight into i32, replacing AVX2's maddubs + madd pair (and its
+// i16 intermediate), and AVX-512 BW mask registers supply Q5's fifth bits directly. The
+// data flow is the AVX2 one (qdot_avx2.c): 256-bit registers, nibble kinds two blocks
+// per step against the paired activation layout. (512-bit registers need lane-crossing
+// shuffles here and run at half rate on Zen 4; they measured no faster.)
 //
-// The multi-row kernels take up to eight activation rows (32 zmm registers hold their
-// accumulators): the weights are unpacked once and dotted with every row (prompt
-// processing reuses each weight block that many times).
+// Multi-row kernels take up to eight activation rows per pass (32 registers hold their
+// accumulators): the weights are unpacked once and dotted with every row.
 // The k-quants use the AVX2 kernels at this level.
 #include "qdot_internal.h"
 
@@ -14,111 +14,129 @@
 #include <immintrin.h>
 #include "qdot_x86.h"
 
-// Two blocks' 16 nibble bytes as [lo0, hi0, lo1, hi1] (each 16 bytes), matching the
-// activation order: weights 0…15 and 16…31 of block 0, then of block 1.
-SQ_VNNI static inline __m512i nibbles2_v(const uint8_t *p0, const uint8_t *p1) {
-    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p0)),
-                                        _mm_loadu_si128((const __m128i *)p1), 1);
-    __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-    both = _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
-    return _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0));
+#define SQ_AI __attribute__((always_inline))
+
+// |v| · (a with v's signs): a signed × signed product through dpbusd, added to `acc`.
+SQ_VNNI static inline __m256i dot_signed_v(__m256i acc, __m256i v, __m256i a) {
+    return _mm256_dpbusd_epi32(acc, _mm256_abs_epi8(v), _mm256_sign_epi8(a, v));
 }
 
-// Two blocks' weights ready for dpbusd: unsigned bytes, and for the signed kinds the
-// mask of negative weights (whose activations get negated).
-typedef struct {
-    __m512i u;
-    __mmask64 neg;
-} pair_weights;
-
-SQ_VNNI static inline __attribute__((always_inline)) pair_weights load_pair_v(int kind, const uint8_t *x0, const uint8_t *x1) {
-    pair_weights p = { _mm512_setzero_si512(), 0 };
-    switch (kind) {
-    case SQ_Q8_0: {
-        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x0 + 2))),
-                                       _mm256_loadu_si256((const __m256i *)(x1 + 2)), 1);
-        p.neg = _mm512_movepi8_mask(w);
-        p.u = _mm512_abs_epi8(w);
-        break;
-    }
-    case SQ_IQ4_NL: {
-        const __m512i book = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sq_iq4_values));
-        __m512i w = _mm512_shuffle_epi8(book, nibbles2_v(x0 + 2, x1 + 2));
-        p.neg = _mm512_movepi8_mask(w);
-        p.u = _mm512_abs_epi8(w);
-        break;
-    }
-    case SQ_Q4_0: p.u = nibbles2_v(x0 + 2, x1 + 2); break;
-    case SQ_Q4_1: p.u = nibbles2_v(x0 + 4, x1 + 4); break;
-    default: {  // Q5_0, Q5_1: the fifth bits come straight from a mask register
-        size_t qh = kind == SQ_Q5_0 ? 2 : 4, qs = qh + 4;
-        __mmask64 high = (__mmask64)sq_u32(x0 + qh) | (__mmask64)sq_u32(x1 + qh) << 32;
-        p.u = _mm512_or_si512(nibbles2_v(x0 + qs, x1 + qs), _mm512_maskz_mov_epi8(high, _mm512_set1_epi8(0x10)));
-    }
-    }
-    return p;
+// Bit j of `bits` as 0x10 in byte j.
+SQ_VNNI static inline __m256i fifth_v(uint32_t bits) {
+    return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
 }
 
-// One block's i32 partial sums with 256-bit registers (the odd block at the end).
-SQ_VNNI static inline __attribute__((always_inline)) __m256i block_isum_v(int kind, const uint8_t *x, const int8_t *y) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)y), zero = _mm256_setzero_si256();
+// One block in order (Q8_0, or the odd last block of a nibble kind) against 32
+// contiguous activation bytes.
+SQ_VNNI static inline SQ_AI __m256i block_isum_v(int kind, const uint8_t *x, __m256i a) {
+    const __m256i zero = _mm256_setzero_si256();
     switch (kind) {
-    case SQ_Q8_0: {
-        __m256i w = _mm256_loadu_si256((const __m256i *)(x + 2));
-        return _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
-    }
-    case SQ_IQ4_NL: {
-        __m256i v = _mm256_shuffle_epi8(sq_iq4_book_avx2(), sq_nibbles_avx2(x + 2));
-        return _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(v), _mm256_sign_epi8(a, v));
-    }
+    case SQ_Q8_0: return dot_signed_v(zero, _mm256_loadu_si256((const __m256i *)(x + 2)), a);
+    case SQ_IQ4_NL: return dot_signed_v(zero, _mm256_shuffle_epi8(sq_iq4_book_avx2(), sq_nibbles_avx2(x + 2)), a);
     case SQ_Q4_0: return _mm256_dpbusd_epi32(zero, sq_nibbles_avx2(x + 2), a);
     case SQ_Q4_1: return _mm256_dpbusd_epi32(zero, sq_nibbles_avx2(x + 4), a);
     default: {
         size_t qh = kind == SQ_Q5_0 ? 2 : 4;
-        __m256i q = _mm256_or_si256(sq_nibbles_avx2(x + qh + 4),
-                                    _mm256_maskz_mov_epi8((__mmask32)sq_u32(x + qh), _mm256_set1_epi8(0x10)));
-        return _mm256_dpbusd_epi32(zero, q, a);
+        return _mm256_dpbusd_epi32(zero, _mm256_or_si256(sq_nibbles_avx2(x + qh + 4), fifth_v(sq_u32(x + qh))), a);
     }
     }
 }
 
-// Dot products of one weight row with `na` (1…8, a constant after inlining) activation rows.
-SQ_VNNI static inline __attribute__((always_inline)) void dot_legacy_v(int kind, int na, size_t nb, const uint8_t *w, const sq_act *a, float *out) {
+// Two blocks of a nibble kind: `lo` holds values 0…15 of both, `hi` values 16…31.
+typedef struct {
+    __m256i lo, hi;
+} pair_quants_v;
+
+SQ_VNNI static inline SQ_AI pair_quants_v load_pair_v(int kind, const uint8_t *x0, const uint8_t *x1) {
+    size_t qh = kind == SQ_Q5_0 ? 2 : 4, qs = kind == SQ_Q4_0 || kind == SQ_IQ4_NL ? 2 : kind == SQ_Q4_1 ? 4 : qh + 4;
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(x0 + qs))),
+                                        _mm_loadu_si128((const __m128i *)(x1 + qs)), 1);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    pair_quants_v p = { _mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) };
+    if (kind == SQ_Q5_0 || kind == SQ_Q5_1) {
+        uint32_t h0 = sq_u32(x0 + qh), h1 = sq_u32(x1 + qh);
+        p.lo = _mm256_or_si256(p.lo, fifth_v((h0 & 0xFFFFu) | h1 << 16));
+        p.hi = _mm256_or_si256(p.hi, fifth_v(h0 >> 16 | (h1 & 0xFFFF0000u)));
+    } else if (kind == SQ_IQ4_NL) {
+        p.lo = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.lo);
+        p.hi = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.hi);
+    }
+    return p;
+}
+
+// The pair against its 64 activation bytes: i32 lanes 0–3 belong to block 0, 4–7 to block 1.
+SQ_VNNI static inline SQ_AI __m256i pair_isum_v(int kind, pair_quants_v q, const int8_t *y) {
+    __m256i alo = _mm256_loadu_si256((const __m256i *)y), ahi = _mm256_loadu_si256((const __m256i *)(y + 32));
+    if (kind == SQ_IQ4_NL) return dot_signed_v(dot_signed_v(_mm256_setzero_si256(), q.lo, alo), q.hi, ahi);
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q.lo, alo), q.hi, ahi);
+}
+
+// One nibble-kind pair (blocks b, b + 1) against `na` rows, into accumulators k….
+SQ_VNNI static inline SQ_AI void pair_step_v(int kind, int na, size_t b, int k, const uint8_t *w,
+                                             const sq_act *a, __m256 *acc, __m128 *accm) {
     const size_t bytes = sq_legacy_bytes(kind);
-    const int signed_kind = kind == SQ_Q8_0 || kind == SQ_IQ4_NL;
-    // Lane k of `spread` picks the scale of the block that lane k belongs to.
-    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
-    __m512 acc[SQ_MAX_ROWS];
-    __m128 accm[SQ_MAX_ROWS];
+    const uint8_t *x0 = w + bytes * b, *x1 = x0 + bytes;
+    pair_quants_v q = load_pair_v(kind, x0, x1);
+    __m128 wdm = _mm_movelh_ps(sq_scale_min_x86(kind, x0), sq_scale_min_x86(kind, x1));  // [d0, m0, d1, m1]
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
     for (int j = 0; j < na; j++) {
-        acc[j] = _mm512_setzero_ps();
+        __m256i p = pair_isum_v(kind, q, a[j].qs + 32 * b);
+        __m128 s = _mm_mul_ps(wdm, _mm_loadu_ps(a[j].d + 2 * b));  // [d0·da0, m0·s0, d1·da1, m1·s1]
+        __m256 sv = _mm256_permutexvar_ps(spread, _mm256_castps128_ps256(s));
+        acc[j + k] = _mm256_fmadd_ps(sv, _mm256_cvtepi32_ps(p), acc[j + k]);
+        accm[j + k] = _mm_add_ps(accm[j + k], s);
+    }
+}
+
+// One block in order (blocks of Q8_0, the odd last block of a nibble kind).
+SQ_VNNI static inline SQ_AI void block_step_v(int kind, int na, size_t b, int k, const uint8_t *w,
+                                              const sq_act *a, __m256 *acc, __m128 *accm) {
+    const uint8_t *x = w + sq_legacy_bytes(kind) * b;
+    __m128 wdm = sq_scale_min_x86(kind, x);
+    for (int j = 0; j < na; j++) {
+        __m256i p = block_isum_v(kind, x, _mm256_loadu_si256((const __m256i *)(a[j].qs + 32 * b)));
+        __m128 s = _mm_mul_ps(wdm, sq_load2_ps(a[j].d + 2 * b));  // [d·da, m·s]
+        acc[j + k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(s), _mm256_cvtepi32_ps(p), acc[j + k]);
+        accm[j + k] = _mm_add_ps(accm[j + k], s);
+    }
+}
+
+// Dot products of one weight row with `na` (1…8, a constant after inlining) activation
+// rows; a single row alternates two accumulators (see qdot_avx2.c).
+SQ_VNNI static inline SQ_AI void dot_legacy_v(int kind, int na, size_t nb, const uint8_t *w, const sq_act *a,
+                                              float *out) {
+    __m256 acc[SQ_MAX_ROWS + 1];
+    __m128 accm[SQ_MAX_ROWS + 1];
+    for (int j = 0; j <= na; j++) {
+        acc[j] = _mm256_setzero_ps();
         accm[j] = _mm_setzero_ps();
     }
+    const size_t step = kind == SQ_Q8_0 ? 1 : 2;
     size_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const uint8_t *x0 = w + bytes * b, *x1 = x0 + bytes;
-        pair_weights q = load_pair_v(kind, x0, x1);
-        __m128 wdm = _mm_movelh_ps(sq_scale_min_x86(kind, x0), sq_scale_min_x86(kind, x1));  // [d0, m0, d1, m1]
-        for (int j = 0; j < na; j++) {
-            __m512i y = _mm512_loadu_si512((const void *)(a[j].qs + 32 * b));
-            if (signed_kind) y = _mm512_mask_sub_epi8(y, q.neg, _mm512_setzero_si512(), y);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q.u, y);
-            // × [da0, s0, da1, s1] = [d0·da0, m0·s0, d1·da1, m1·s1]
-            __m128 s = _mm_mul_ps(wdm, _mm_loadu_ps(a[j].d + 2 * b));
-            acc[j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(s)),
-                                     _mm512_cvtepi32_ps(p), acc[j]);
-            accm[j] = _mm_add_ps(accm[j], s);
+    if (na == 1) {
+        for (; b + 2 * step <= nb; b += 2 * step) {
+            if (step == 1) {
+                block_step_v(kind, 1, b, 0, w, a, acc, accm);
+                block_step_v(kind, 1, b + 1, 1, w, a, acc, accm);
+            } else {
+                pair_step_v(kind, 1, b, 0, w, a, acc, accm);
+                pair_step_v(kind, 1, b + 2, 1, w, a, acc, accm);
+            }
         }
     }
+    for (; b + step <= nb; b += step) {
+        if (step == 1) block_step_v(kind, na, b, 0, w, a, acc, accm);
+        else pair_step_v(kind, na, b, 0, w, a, acc, accm);
+    }
+    if (b < nb) block_step_v(kind, na, b, 0, w, a, acc, accm);  // odd last block
+    if (na == 1) {
+        acc[0] = _mm256_add_ps(acc[0], acc[1]);
+        accm[0] = _mm_add_ps(accm[0], accm[1]);
+    }
     for (int j = 0; j < na; j++) {
-        float sum = _mm512_reduce_add_ps(acc[j]);
+        float sum = sq_hsum256(acc[j]);
+        // Minimum terms sit in lanes 1 and 3.
         float summ = _mm_cvtss_f32(_mm_add_ss(_mm_movehdup_ps(accm[j]), _mm_shuffle_ps(accm[j], accm[j], 3)));
-        if (b < nb) {
-            const uint8_t *x0 = w + bytes * b;
-            __m128 s = _mm_mul_ps(sq_scale_min_x86(kind, x0), sq_load2_ps(a[j].d + 2 * b));
-            sum += _mm_cvtss_f32(s) * sq_hsum256(_mm256_cvtepi32_ps(block_isum_v(kind, x0, a[j].qs + 32 * b)));
-            summ += _mm_cvtss_f32(_mm_movehdup_ps(s));
-        }
         out[j] = sq_has_min(kind) ? sum + summ : sum;
     }
 }

@@ -27,6 +27,21 @@ typedef struct {
     const void *aux;
 } sq_act;
 
+// True for the 32-wide kinds whose activations are stored in pairs of blocks.
+static inline int sq_paired(uint32_t type) {
+    return type == SQ_Q4_0 || type == SQ_Q4_1 || type == SQ_Q5_0 || type == SQ_Q5_1 || type == SQ_IQ4_NL;
+}
+
+// Where the 16 activation quants of half `half` (0: values 0…15, 1: 16…31) of block `b`
+// of `nb` start in the paired layout (see CKernels.h).
+static inline size_t sq_paired_offset(size_t nb, size_t b, int half) {
+    if ((b | 1) < nb) return 64 * (b / 2) + 32 * (size_t)half + 16 * (b % 2);
+    return 32 * b + 16 * (size_t)half;  // an odd last block, in order
+}
+static inline const int8_t *sq_paired_half(const int8_t *qs, size_t nb, size_t b, int half) {
+    return qs + sq_paired_offset(nb, b, half);
+}
+
 // Dot product of `nb` consecutive weight blocks at `w` with the activation row.
 typedef float (*sq_dot_fn)(size_t nb, const uint8_t *w, const sq_act *a);
 

@@ -179,14 +179,14 @@ func multiRowKernelsEqualTheScalarReference(_ t: KernelType) throws {
 @Test func activationQuantizationFollowsTheLayout() {
     var rng = SplitMix64(seed: 3)
     let x = (0..<512).map { _ in gaussian(&rng, sigma: 3) }
-    for t in [KernelType.all[0], KernelType.all[6]] {
-        let act = ActivationRow(type: t, quantizing: x)
+    for t in [KernelType.all[0], KernelType.all[2], KernelType.all[6]] {  // Q8_0, Q4_1 (paired), Q2_K
+        let act = ActivationRow(type: t, quantizing: Array(x.prefix(t.blockSize == 32 ? 480 : 512)))
         for b in 0..<act.blocks {
             let block = x[b * act.blockSize..<(b + 1) * act.blockSize]
             let d = block.map(abs).max()! / 127
             #expect(act.d(b) == d)
-            for i in block.indices { #expect(act.qs[i] == Int8((x[i] * (1 / d)).rounded(.toNearestOrEven))) }
-            let qsum = block.indices.reduce(0) { $0 + Int(act.qs[$1]) }
+            for i in block.indices { #expect(act.quant(i) == Int8((x[i] * (1 / d)).rounded(.toNearestOrEven))) }
+            let qsum = block.indices.reduce(0) { $0 + Int(act.quant($1)) }
             if act.blockSize == 32 {
                 #expect(act.s(b) == d * Float(qsum))
             } else {
@@ -194,6 +194,14 @@ func multiRowKernelsEqualTheScalarReference(_ t: KernelType) throws {
             }
         }
     }
+    // The paired layout: blocks 2p and 2p+1 interleave their halves; an odd last block
+    // (480 = 15 blocks) stays in order; every position is used once.
+    let q41 = ActivationRow(type: KernelType.all[2], n: 480)
+    #expect((0..<16).map(q41.position) == Array(0..<16))
+    #expect((16..<32).map(q41.position) == Array(32..<48))
+    #expect((32..<48).map(q41.position) == Array(16..<32))
+    #expect((448..<480).map(q41.position) == Array(448..<480))
+    #expect(Set((0..<480).map(q41.position)) == Set(0..<480))
     // An all-zero block quantizes to zeros with scale 0 (no division by zero).
     let zero = ActivationRow(type: KernelType.all[0], quantizing: [Float](repeating: 0, count: 32))
     #expect(zero.d(0) == 0 && (0..<32).allSatisfy { zero.qs[$0] == 0 })

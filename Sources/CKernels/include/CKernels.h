@@ -26,6 +26,12 @@ int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 //            n  8·nb     ds  per block, two f32: the scale d (x ≈ d × q), then
 //                            s = d × Σ qs (the kinds with an offset or minimum need it)
 //
+//     For Q8_0 `qs` is in order. For the nibble kinds (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
+//     blocks 2p and 2p + 1 share 64 bytes as [2p: 0…15][2p+1: 0…15][2p: 16…31]
+//     [2p+1: 16…31], the order their weights' low and high nibbles come out of two
+//     blocks loaded side by side; an odd last block is in order. `sq_qdot_act_position`
+//     says where value i sits.
+//
 //   256-wide (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), nb = n / 256 blocks:
 //       offset  size     field
 //            0  n        qs     int8 quants, −127…127
@@ -44,6 +50,9 @@ int sq_qdot_act_block(uint32_t ggml_type);
 
 /// Bytes of an activation row of `n` values for `ggml_type` (n a multiple of the block).
 size_t sq_qdot_act_bytes(uint32_t ggml_type, size_t n);
+
+/// Byte offset within `qs` of activation value `i` (of `n`) for `ggml_type`.
+size_t sq_qdot_act_position(uint32_t ggml_type, size_t n, size_t i);
 
 /// Quantizes `n` floats `x` into the activation layout `ggml_type` needs, at `act`
 /// (`sq_qdot_act_bytes` bytes). Rounds to nearest-even, scale = max|x| / 127 per block.
