@@ -20,3 +20,5 @@ int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n) {
     for (size_t i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
     return s;
 }
+
+size_t sq_fetch_add(size_t *counter, size_t v) { return __atomic_fetch_add(counter, v, __ATOMIC_RELAXED); }

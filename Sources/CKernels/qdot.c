@@ -6,6 +6,7 @@
 const int8_t sq_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static sq_dot_fn tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
+static sq_dot_rows_fn row_tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
 static int cpu_level;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -13,9 +14,9 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void init_tables(void) {
     cpu_level = sq_cpu_level();
     sq_register_scalar(tables[SQ_LEVEL_SCALAR]);
-    sq_register_avx2(tables[SQ_LEVEL_AVX2]);
+    sq_register_avx2(tables[SQ_LEVEL_AVX2], row_tables[SQ_LEVEL_AVX2]);
     sq_register_avx2_kquants(tables[SQ_LEVEL_AVX2]);
-    sq_register_avx512(tables[SQ_LEVEL_AVX512]);
+    sq_register_avx512(tables[SQ_LEVEL_AVX512], row_tables[SQ_LEVEL_AVX512]);
     sq_register_neon(tables[SQ_LEVEL_NEON]);
 }
 
@@ -52,13 +53,24 @@ size_t sq_qdot_act_bytes(uint32_t type, size_t n) {
     return bs == 32 ? n + 8 * nb : n + 4 * nb + 32 * nb;
 }
 
-// The block's scale (max|x| / 127) and quants, rounded to nearest-even.
+// The block's scale (max|x| / 127) and quants, rounded to nearest-even. Adding and
+// subtracting 1.5·2²³ rounds any |v| < 2²² to an integer in the current (nearest-even)
+// mode without a libm call, and vectorises.
 static float quantize_block(const float *x, int len, int8_t *q) {
     float amax = 0;
     for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[i]));
     float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-    for (int i = 0; i < len; i++) q[i] = (int8_t)lrintf(x[i] * id);
+    const float magic = 12582912.0f;
+    for (int i = 0; i < len; i++) {
+        q[i] = (int8_t)(int)((x[i] * id + magic) - magic);
+    }
     return d;
+}
+
+size_t sq_qdot_act_position(uint32_t type, size_t n, size_t i) {
+    if (!sq_paired(type)) return i;
+    size_t j = i % 32;
+    return sq_paired_offset(n / 32, i / 32, (int)(j / 16)) + j % 16;
 }
 
 void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
@@ -68,13 +80,19 @@ void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
     int8_t *qs = (int8_t *)act;
     float *d = (float *)((uint8_t *)act + n);
     if (bs == 32) {
-        float *s = d + nb;
         for (size_t b = 0; b < nb; b++) {
-            int8_t *q = qs + 32 * b;
-            d[b] = quantize_block(x + 32 * b, 32, q);
+            int8_t q[32];
+            float scale = quantize_block(x + 32 * b, 32, q);
             int sum = 0;
             for (int i = 0; i < 32; i++) sum += q[i];
-            s[b] = d[b] * (float)sum;
+            d[2 * b] = scale;
+            d[2 * b + 1] = scale * (float)sum;
+            if (sq_paired(type)) {
+                memcpy((int8_t *)sq_paired_half(qs, nb, b, 0), q, 16);
+                memcpy((int8_t *)sq_paired_half(qs, nb, b, 1), q + 16, 16);
+            } else {
+                memcpy(qs + 32 * b, q, 32);
+            }
         }
     } else {
         int16_t *bsums = (int16_t *)(d + nb);
@@ -90,27 +108,59 @@ void sq_qdot_quantize(uint32_t type, const float *x, size_t n, void *act) {
     }
 }
 
-// Runs `fn` over the rows; the activation row is split into its parts once.
-static void run_rows(sq_dot_fn fn, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
-                     const void *act, float *out) {
+// The parts of the activation row at `act`.
+static sq_act split_act(uint32_t type, size_t n, const void *act) {
     int bs = sq_qdot_act_block(type);
-    size_t nb = n / (size_t)bs;
     const float *d = (const float *)((const uint8_t *)act + n);
-    sq_act a = { (const int8_t *)act, d, d + nb };
+    sq_act a = { (const int8_t *)act, d, bs == 32 ? NULL : d + n / (size_t)bs };
+    return a;
+}
+
+// Every weight row against every activation row. Activations go in groups of up to
+// SQ_MAX_ROWS (outer loop, so a group stays in L1) and each weight row is unpacked once
+// per group; callers pass a few dozen weight rows at a time so they stay in cache too.
+static void run_gemm(sq_dot_fn fn, sq_dot_rows_fn rows_fn, uint32_t type, size_t n, const void *w,
+                     size_t row_stride, size_t rows, const void *act, size_t act_stride, size_t nact,
+                     float *out, size_t out_stride) {
     // Weight blocks are as wide as activation blocks for every supported type.
-    for (size_t r = 0; r < rows; r++) out[r] = fn(nb, (const uint8_t *)w + r * row_stride, &a);
+    size_t nb = n / (size_t)sq_qdot_act_block(type);
+    if (nact == 1) {  // generation: one activation row, the tightest loop
+        sq_act a = split_act(type, n, act);
+        for (size_t r = 0; r < rows; r++) out[r] = fn(nb, (const uint8_t *)w + r * row_stride, &a);
+        return;
+    }
+    for (size_t a0 = 0; a0 < nact; a0 += SQ_MAX_ROWS) {
+        int na = nact - a0 < SQ_MAX_ROWS ? (int)(nact - a0) : SQ_MAX_ROWS;
+        sq_act acts[SQ_MAX_ROWS];
+        for (int j = 0; j < na; j++) acts[j] = split_act(type, n, (const uint8_t *)act + (a0 + (size_t)j) * act_stride);
+        for (size_t r = 0; r < rows; r++) {
+            const uint8_t *wr = (const uint8_t *)w + r * row_stride;
+            float tmp[SQ_MAX_ROWS];
+            if (rows_fn && na > 1) {
+                rows_fn(nb, wr, acts, na, tmp);
+            } else {
+                for (int j = 0; j < na; j++) tmp[j] = fn(nb, wr, &acts[j]);
+            }
+            for (int j = 0; j < na; j++) out[(a0 + (size_t)j) * out_stride + r] = tmp[j];
+        }
+    }
 }
 
 void sq_qdot_rows(uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
                   const void *act, float *out) {
+    sq_qdot_gemm(type, n, w, row_stride, rows, act, 0, 1, out, 0);
+}
+
+void sq_qdot_gemm(uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                  const void *act, size_t act_stride, size_t nact, float *out, size_t out_stride) {
     pthread_once(&tables_once, init_tables);
     int used;
     sq_dot_fn fn = kernel(cpu_level, type, &used);
-    if (fn) run_rows(fn, type, n, w, row_stride, rows, act, out);
+    if (fn) run_gemm(fn, row_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
 }
 
-int sq_qdot_rows_level(int level, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
-                       const void *act, float *out) {
+int sq_qdot_gemm_level(int level, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                       const void *act, size_t act_stride, size_t nact, float *out, size_t out_stride) {
     pthread_once(&tables_once, init_tables);
     if (level < 0 || level >= SQ_LEVEL_COUNT) return -1;
     if (level != SQ_LEVEL_SCALAR && (level > cpu_level || (level == SQ_LEVEL_NEON) != (cpu_level == SQ_LEVEL_NEON)))
@@ -118,8 +168,13 @@ int sq_qdot_rows_level(int level, uint32_t type, size_t n, const void *w, size_t
     int used = -1;
     sq_dot_fn fn = kernel(level, type, &used);
     if (!fn) return -1;
-    run_rows(fn, type, n, w, row_stride, rows, act, out);
+    run_gemm(fn, row_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
     return used;
+}
+
+int sq_qdot_rows_level(int level, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
+                       const void *act, float *out) {
+    return sq_qdot_gemm_level(level, type, n, w, row_stride, rows, act, 0, 1, out, 0);
 }
 
 int sq_qdot_level(uint32_t type) {

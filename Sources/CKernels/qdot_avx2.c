@@ -7,142 +7,190 @@
 // (pairs of i16 summed to i32). Unsigned weights (4/5-bit q) go in the u8 operand as
 // they are; signed ones (Q8_0, IQ4 codebook values) use |w| and sign(a, w), which keeps
 // every i16 pair sum within ±128·127·2 < 32768 as long as activations are within ±127.
+//
+// The nibble kinds take two blocks per step: their 16 nibble bytes side by side in one
+// register give [block 0 low nibbles | block 1 low nibbles] with one mask and the high
+// nibbles with one shift, matching the paired activation layout (CKernels.h), so no
+// lane-crossing shuffle is needed. Per block, [d_w, m] (from the f16 fields) times the
+// activation's [d_a, s] gives [d_w·d_a, m·s] in one multiply: the first scales the
+// block's i32 sums into the f32 accumulator, the second accumulates the minimum term in
+// a vector register (a scalar chain there would serialise the loop).
+//
+// Multi-row kernels take up to four activation rows per pass (sixteen ymm registers):
+// the weights are unpacked once and dotted with every row.
 #include "qdot_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include "qdot_x86.h"
 
-#define SQ_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-SQ_AVX2 static inline float half_avx2(const uint8_t *p) { return _cvtsh_ss(sq_u16(p)); }
-
-SQ_AVX2 static inline float hsum_avx2(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#define SQ_AI __attribute__((always_inline))
 
 // Eight i32 sums of u8 × i8 over groups of four bytes.
 SQ_AVX2 static inline __m256i dot_u8i8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-// The 16 bytes of nibbles as 32 bytes: low nibbles (weights 0…15) then high (16…31).
-SQ_AVX2 static inline __m256i unpack_nibbles(const uint8_t *p) {
-    __m128i q = _mm_loadu_si128((const __m128i *)p);
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-// Bit j of `bits` as 0x10 (set) or 0 in byte j.
-SQ_AVX2 static inline __m256i fifth_bits(uint32_t bits) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i select = _mm256_set1_epi64x(0x8040201008040201LL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, select), select);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
-}
-
-SQ_AVX2 static float dot_q8_0_avx2(size_t nb, const uint8_t *w, const sq_act *a) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    size_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const uint8_t *x0 = w + 34 * b, *x1 = x0 + 34;
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)(x0 + 2));
-        __m256i w1 = _mm256_loadu_si256((const __m256i *)(x1 + 2));
-        __m256i y0 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
-        __m256i y1 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b + 32));
-        __m256i p0 = dot_u8i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
-        __m256i p1 = dot_u8i8(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(y1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x0) * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x1) * a->d[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
+// One block in order (Q8_0, or the odd last block of a nibble kind) against 32
+// contiguous activation bytes.
+SQ_AVX2 static inline SQ_AI __m256i block_isum_avx2(int kind, const uint8_t *x, __m256i a) {
+    switch (kind) {
+    case SQ_Q8_0: {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(x + 2));
+        return dot_u8i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
     }
-    for (; b < nb; b++) {
-        const uint8_t *x0 = w + 34 * b;
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)(x0 + 2));
-        __m256i y0 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
-        __m256i p0 = dot_u8i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x0) * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
+    case SQ_IQ4_NL: {
+        __m256i v = _mm256_shuffle_epi8(sq_iq4_book_avx2(), sq_nibbles_avx2(x + 2));
+        return dot_u8i8(_mm256_sign_epi8(v, v), _mm256_sign_epi8(a, v));
     }
-    return hsum_avx2(_mm256_add_ps(acc0, acc1));
+    case SQ_Q4_0: return dot_u8i8(sq_nibbles_avx2(x + 2), a);
+    case SQ_Q4_1: return dot_u8i8(sq_nibbles_avx2(x + 4), a);
+    case SQ_Q5_0: return dot_u8i8(_mm256_or_si256(sq_nibbles_avx2(x + 6), sq_fifth_bits_avx2(sq_u32(x + 2))), a);
+    default:      return dot_u8i8(_mm256_or_si256(sq_nibbles_avx2(x + 8), sq_fifth_bits_avx2(sq_u32(x + 4))), a);
+    }
 }
 
-// Q4_0/Q4_1 (five = 0) and Q5_0/Q5_1 (five = 1), with or without a stored minimum.
-SQ_AVX2 static inline float dot_q45_avx2(size_t nb, const uint8_t *w, const sq_act *a, int five, int has_min) {
-    const size_t bytes = 18 + (has_min ? 2 : 0) + (five ? 4 : 0);
-    const float offset = five ? -16.0f : -8.0f;
-    const float *s = (const float *)a->aux;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summ = 0;
+// Two blocks of a nibble kind: `lo` holds values 0…15 of both, `hi` values 16…31 (codebook
+// values for IQ4_NL, q for the others).
+typedef struct {
+    __m256i lo, hi;
+} pair_quants;
+
+SQ_AVX2 static inline SQ_AI pair_quants load_pair_avx2(int kind, const uint8_t *x0, const uint8_t *x1) {
+    size_t qh = kind == SQ_Q5_0 ? 2 : 4, qs = kind == SQ_Q4_0 || kind == SQ_IQ4_NL ? 2 : kind == SQ_Q4_1 ? 4 : qh + 4;
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(x0 + qs))),
+                                        _mm_loadu_si128((const __m128i *)(x1 + qs)), 1);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    pair_quants p = { _mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) };
+    if (kind == SQ_Q5_0 || kind == SQ_Q5_1) {
+        uint32_t h0 = sq_u32(x0 + qh), h1 = sq_u32(x1 + qh);
+        p.lo = _mm256_or_si256(p.lo, sq_fifth_bits_avx2((h0 & 0xFFFFu) | h1 << 16));
+        p.hi = _mm256_or_si256(p.hi, sq_fifth_bits_avx2(h0 >> 16 | (h1 & 0xFFFF0000u)));
+    } else if (kind == SQ_IQ4_NL) {
+        p.lo = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.lo);
+        p.hi = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.hi);
+    }
+    return p;
+}
+
+// The pair against its 64 activation bytes: i32 lanes 0–3 belong to block 0, 4–7 to block 1.
+SQ_AVX2 static inline SQ_AI __m256i pair_isum_avx2(int kind, pair_quants q, const int8_t *y) {
+    __m256i alo = _mm256_loadu_si256((const __m256i *)y), ahi = _mm256_loadu_si256((const __m256i *)(y + 32));
+    if (kind == SQ_IQ4_NL)
+        return _mm256_add_epi32(dot_u8i8(_mm256_sign_epi8(q.lo, q.lo), _mm256_sign_epi8(alo, q.lo)),
+                                dot_u8i8(_mm256_sign_epi8(q.hi, q.hi), _mm256_sign_epi8(ahi, q.hi)));
+    // |pair sums| ≤ 31·127·2 each, so the two add without leaving i16.
+    __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(q.lo, alo), _mm256_maddubs_epi16(q.hi, ahi));
+    return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+}
+
+// One nibble-kind pair (blocks b, b + 1) against `na` rows, into accumulators k….
+SQ_AVX2 static inline SQ_AI void pair_step_avx2(int kind, int na, size_t b, int k, const uint8_t *w,
+                                                const sq_act *a, __m256 *acc, __m128 *accm) {
+    const size_t bytes = sq_legacy_bytes(kind);
+    const uint8_t *x0 = w + bytes * b, *x1 = x0 + bytes;
+    pair_quants q = load_pair_avx2(kind, x0, x1);
+    __m128 wdm = _mm_movelh_ps(sq_scale_min_x86(kind, x0), sq_scale_min_x86(kind, x1));  // [d0, m0, d1, m1]
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
+    for (int j = 0; j < na; j++) {
+        __m256i p = pair_isum_avx2(kind, q, a[j].qs + 32 * b);
+        __m128 s = _mm_mul_ps(wdm, _mm_loadu_ps(a[j].d + 2 * b));  // [d0·da0, m0·s0, d1·da1, m1·s1]
+        __m256 sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s), spread);
+        acc[j + k] = _mm256_fmadd_ps(sv, _mm256_cvtepi32_ps(p), acc[j + k]);
+        accm[j + k] = _mm_add_ps(accm[j + k], s);
+    }
+}
+
+// One block in order (blocks of Q8_0, the odd last block of a nibble kind).
+SQ_AVX2 static inline SQ_AI void block_step_avx2(int kind, int na, size_t b, int k, const uint8_t *w,
+                                                 const sq_act *a, __m256 *acc, __m128 *accm) {
+    const uint8_t *x = w + sq_legacy_bytes(kind) * b;
+    __m128 wdm = sq_scale_min_x86(kind, x);
+    for (int j = 0; j < na; j++) {
+        __m256i p = block_isum_avx2(kind, x, _mm256_loadu_si256((const __m256i *)(a[j].qs + 32 * b)));
+        __m128 s = _mm_mul_ps(wdm, sq_load2_ps(a[j].d + 2 * b));  // [d·da, m·s]
+        acc[j + k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(s), _mm256_cvtepi32_ps(p), acc[j + k]);
+        accm[j + k] = _mm_add_ps(accm[j + k], s);
+    }
+}
+
+// Dot products of one weight row with `na` (1…4, a constant after inlining) activation
+// rows. A single row alternates two accumulators, so the loop is not bound by the latency
+// of one chain of fused multiply-adds; several rows are independent chains already.
+SQ_AVX2 static inline SQ_AI void dot_legacy_avx2(int kind, int na, size_t nb, const uint8_t *w, const sq_act *a,
+                                                 float *out) {
+    __m256 acc[SQ_MAX_ROWS + 1];
+    __m128 accm[SQ_MAX_ROWS + 1];
+    for (int j = 0; j <= na; j++) {
+        acc[j] = _mm256_setzero_ps();
+        accm[j] = _mm_setzero_ps();
+    }
+    const size_t step = kind == SQ_Q8_0 ? 1 : 2;
     size_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const uint8_t *x0 = w + bytes * b, *x1 = x0 + bytes;
-        __m256i q0 = unpack_nibbles(x0 + bytes - 16), q1 = unpack_nibbles(x1 + bytes - 16);
-        if (five) {
-            q0 = _mm256_or_si256(q0, fifth_bits(sq_u32(x0 + bytes - 20)));
-            q1 = _mm256_or_si256(q1, fifth_bits(sq_u32(x1 + bytes - 20)));
+    if (na == 1) {
+        for (; b + 2 * step <= nb; b += 2 * step) {
+            if (step == 1) {
+                block_step_avx2(kind, 1, b, 0, w, a, acc, accm);
+                block_step_avx2(kind, 1, b + 1, 1, w, a, acc, accm);
+            } else {
+                pair_step_avx2(kind, 1, b, 0, w, a, acc, accm);
+                pair_step_avx2(kind, 1, b + 2, 1, w, a, acc, accm);
+            }
         }
-        __m256i p0 = dot_u8i8(q0, _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b)));
-        __m256i p1 = dot_u8i8(q1, _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b + 32)));
-        float d0 = half_avx2(x0), d1 = half_avx2(x1);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * a->d[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
-        float m0 = has_min ? half_avx2(x0 + 2) : offset * d0, m1 = has_min ? half_avx2(x1 + 2) : offset * d1;
-        summ += m0 * s[b];
-        summ += m1 * s[b + 1];
     }
-    for (; b < nb; b++) {
-        const uint8_t *x0 = w + bytes * b;
-        __m256i q0 = unpack_nibbles(x0 + bytes - 16);
-        if (five) q0 = _mm256_or_si256(q0, fifth_bits(sq_u32(x0 + bytes - 20)));
-        __m256i p0 = dot_u8i8(q0, _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b)));
-        float d0 = half_avx2(x0);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
-        summ += (has_min ? half_avx2(x0 + 2) : offset * d0) * s[b];
+    for (; b + step <= nb; b += step) {
+        if (step == 1) block_step_avx2(kind, na, b, 0, w, a, acc, accm);
+        else pair_step_avx2(kind, na, b, 0, w, a, acc, accm);
     }
-    return hsum_avx2(_mm256_add_ps(acc0, acc1)) + summ;
-}
-SQ_AVX2 static float dot_q4_0_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_avx2(nb, w, a, 0, 0); }
-SQ_AVX2 static float dot_q4_1_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_avx2(nb, w, a, 0, 1); }
-SQ_AVX2 static float dot_q5_0_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_avx2(nb, w, a, 1, 0); }
-SQ_AVX2 static float dot_q5_1_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_avx2(nb, w, a, 1, 1); }
-
-SQ_AVX2 static float dot_iq4_nl_avx2(size_t nb, const uint8_t *w, const sq_act *a) {
-    const __m256i book = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_iq4_values));
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    size_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const uint8_t *x0 = w + 18 * b, *x1 = x0 + 18;
-        __m256i v0 = _mm256_shuffle_epi8(book, unpack_nibbles(x0 + 2));
-        __m256i v1 = _mm256_shuffle_epi8(book, unpack_nibbles(x1 + 2));
-        __m256i y0 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
-        __m256i y1 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b + 32));
-        __m256i p0 = dot_u8i8(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
-        __m256i p1 = dot_u8i8(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(y1, v1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x0) * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x1) * a->d[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
+    if (b < nb) block_step_avx2(kind, na, b, 0, w, a, acc, accm);  // odd last block
+    if (na == 1) {
+        acc[0] = _mm256_add_ps(acc[0], acc[1]);
+        accm[0] = _mm_add_ps(accm[0], accm[1]);
     }
-    for (; b < nb; b++) {
-        const uint8_t *x0 = w + 18 * b;
-        __m256i v0 = _mm256_shuffle_epi8(book, unpack_nibbles(x0 + 2));
-        __m256i y0 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
-        __m256i p0 = dot_u8i8(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_avx2(x0) * a->d[b]), _mm256_cvtepi32_ps(p0), acc0);
+    for (int j = 0; j < na; j++) {
+        float sum = sq_hsum256(acc[j]);
+        // Minimum terms sit in lanes 1 and 3.
+        float summ = _mm_cvtss_f32(_mm_add_ss(_mm_movehdup_ps(accm[j]), _mm_shuffle_ps(accm[j], accm[j], 3)));
+        out[j] = sq_has_min(kind) ? sum + summ : sum;
     }
-    return hsum_avx2(_mm256_add_ps(acc0, acc1));
 }
 
-void sq_register_avx2(sq_dot_fn t[SQ_TYPE_LIMIT]) {
-    t[SQ_Q8_0] = dot_q8_0_avx2;
-    t[SQ_Q4_0] = dot_q4_0_avx2;
-    t[SQ_Q4_1] = dot_q4_1_avx2;
-    t[SQ_Q5_0] = dot_q5_0_avx2;
-    t[SQ_Q5_1] = dot_q5_1_avx2;
-    t[SQ_IQ4_NL] = dot_iq4_nl_avx2;
+// Entry points: the single-row kernel and the multi-row one (four rows at a time), per kind.
+#define SQ_AVX2_KERNELS(name, kind)                                                                    \
+    SQ_AVX2 static float name##_avx2(size_t nb, const uint8_t *w, const sq_act *a) {                \
+        float out;                                                                                     \
+        dot_legacy_avx2(kind, 1, nb, w, a, &out);                                                      \
+        return out;                                                                                    \
+    }                                                                                                  \
+    SQ_AVX2 static void name##_avx2_rows(size_t nb, const uint8_t *w, const sq_act *a, int na, float *out) { \
+        if (na > 4) { /* 16 ymm registers hold the accumulators of four rows */                   \
+            dot_legacy_avx2(kind, 4, nb, w, a, out);                                                   \
+            a += 4, out += 4, na -= 4;                                                                 \
+        }                                                                                              \
+        switch (na) {                                                                                  \
+        case 4: dot_legacy_avx2(kind, 4, nb, w, a, out); break;                                       \
+        case 3: dot_legacy_avx2(kind, 3, nb, w, a, out); break;                                       \
+        case 2: dot_legacy_avx2(kind, 2, nb, w, a, out); break;                                       \
+        default: dot_legacy_avx2(kind, 1, nb, w, a, out); break;                                      \
+        }                                                                                              \
+    }
+
+SQ_AVX2_KERNELS(dot_q8_0, SQ_Q8_0)
+SQ_AVX2_KERNELS(dot_q4_0, SQ_Q4_0)
+SQ_AVX2_KERNELS(dot_q4_1, SQ_Q4_1)
+SQ_AVX2_KERNELS(dot_q5_0, SQ_Q5_0)
+SQ_AVX2_KERNELS(dot_q5_1, SQ_Q5_1)
+SQ_AVX2_KERNELS(dot_iq4_nl, SQ_IQ4_NL)
+
+void sq_register_avx2(sq_dot_fn t[SQ_TYPE_LIMIT], sq_dot_rows_fn r[SQ_TYPE_LIMIT]) {
+    t[SQ_Q8_0] = dot_q8_0_avx2;     r[SQ_Q8_0] = dot_q8_0_avx2_rows;
+    t[SQ_Q4_0] = dot_q4_0_avx2;     r[SQ_Q4_0] = dot_q4_0_avx2_rows;
+    t[SQ_Q4_1] = dot_q4_1_avx2;     r[SQ_Q4_1] = dot_q4_1_avx2_rows;
+    t[SQ_Q5_0] = dot_q5_0_avx2;     r[SQ_Q5_0] = dot_q5_0_avx2_rows;
+    t[SQ_Q5_1] = dot_q5_1_avx2;     r[SQ_Q5_1] = dot_q5_1_avx2_rows;
+    t[SQ_IQ4_NL] = dot_iq4_nl_avx2; r[SQ_IQ4_NL] = dot_iq4_nl_avx2_rows;
 }
 
 #else
-void sq_register_avx2(sq_dot_fn t[SQ_TYPE_LIMIT]) { (void)t; }
+void sq_register_avx2(sq_dot_fn t[SQ_TYPE_LIMIT], sq_dot_rows_fn r[SQ_TYPE_LIMIT]) { (void)t; (void)r; }
 #endif

@@ -9,16 +9,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#define SQ_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-SQ_AVX2 static inline float half_k(const uint8_t *p) { return _cvtsh_ss(sq_u16(p)); }
-
-SQ_AVX2 static inline float hsum_k(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "qdot_x86.h"
 
 // i16 vector: `lo` in the first eight lanes (bytes 0…15 of a run), `hi` in the last eight.
 SQ_AVX2 static inline __m256i two_scales(int lo, int hi) {
@@ -55,10 +46,10 @@ SQ_AVX2 static float dot_q2_k_avx2(size_t nb, const uint8_t *w, const sq_act *a)
         int32_t msum = 0;
         for (int g = 0; g < 16; g++) msum += (x[g] >> 4) * bsums[16 * b + g];
         float da = a->d[b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_k(x + 80) * da), _mm256_cvtepi32_ps(isum), acc);
-        summ -= (half_k(x + 82) * da) * (float)msum;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sq_half_x86(x + 80) * da), _mm256_cvtepi32_ps(isum), acc);
+        summ -= (sq_half_x86(x + 82) * da) * (float)msum;
     }
-    return hsum_k(acc) + summ;
+    return sq_hsum256(acc) + summ;
 }
 
 SQ_AVX2 static float dot_q3_k_avx2(size_t nb, const uint8_t *w, const sq_act *a) {
@@ -82,12 +73,12 @@ SQ_AVX2 static float dot_q3_k_avx2(size_t nb, const uint8_t *w, const sq_act *a)
         int32_t corr = 0;
         for (int g = 0; g < 16; g++) corr += sc[g] * bsums[16 * b + g];
         isum = sub_lane0(isum, 4 * corr);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_k(x + 108) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sq_half_x86(x + 108) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
     }
-    return hsum_k(acc);
+    return sq_hsum256(acc);
 }
 
-SQ_AVX2 static inline float dot_q45_k_avx2(size_t nb, const uint8_t *w, const sq_act *a, int five) {
+SQ_AVX2 static inline __attribute__((always_inline)) float dot_q45_k_avx2(size_t nb, const uint8_t *w, const sq_act *a, int five) {
     const int16_t *bsums = (const int16_t *)a->aux;
     const size_t bytes = five ? 176 : 144;
     __m256 acc = _mm256_setzero_ps();
@@ -117,10 +108,10 @@ SQ_AVX2 static inline float dot_q45_k_avx2(size_t nb, const uint8_t *w, const sq
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)sc[2 * c + 1])));
         }
         float da = a->d[b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_k(x) * da), _mm256_cvtepi32_ps(isum), acc);
-        summ -= (half_k(x + 2) * da) * (float)msum;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sq_half_x86(x) * da), _mm256_cvtepi32_ps(isum), acc);
+        summ -= (sq_half_x86(x + 2) * da) * (float)msum;
     }
-    return hsum_k(acc) + summ;
+    return sq_hsum256(acc) + summ;
 }
 SQ_AVX2 static float dot_q4_k_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_k_avx2(nb, w, a, 0); }
 SQ_AVX2 static float dot_q5_k_avx2(size_t nb, const uint8_t *w, const sq_act *a) { return dot_q45_k_avx2(nb, w, a, 1); }
@@ -147,9 +138,9 @@ SQ_AVX2 static float dot_q6_k_avx2(size_t nb, const uint8_t *w, const sq_act *a)
         int32_t corr = 0;
         for (int g = 0; g < 16; g++) corr += sc[g] * bsums[16 * b + g];
         isum = sub_lane0(isum, 32 * corr);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_k(x + 208) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sq_half_x86(x + 208) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
     }
-    return hsum_k(acc);
+    return sq_hsum256(acc);
 }
 
 SQ_AVX2 static float dot_iq4_xs_avx2(size_t nb, const uint8_t *w, const sq_act *a) {
@@ -170,9 +161,9 @@ SQ_AVX2 static float dot_iq4_xs_avx2(size_t nb, const uint8_t *w, const sq_act *
             __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(yg, v));
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)sc[g])));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_k(x) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sq_half_x86(x) * a->d[b]), _mm256_cvtepi32_ps(isum), acc);
     }
-    return hsum_k(acc);
+    return sq_hsum256(acc);
 }
 
 void sq_register_avx2_kquants(sq_dot_fn t[SQ_TYPE_LIMIT]) {

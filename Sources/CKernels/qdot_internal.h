@@ -19,16 +19,38 @@ enum {
 enum { SQ_LEVEL_SCALAR = 0, SQ_LEVEL_AVX2 = 1, SQ_LEVEL_AVX512 = 2, SQ_LEVEL_NEON = 3, SQ_LEVEL_COUNT = 4 };
 
 // A quantized activation row split into its parts (see CKernels.h for the byte layout).
-// For the 32-wide format `aux` is `s`, one float per block (d × Σ qs); for the 256-wide
-// format it is `bsums`, sixteen int16 per block.
+// 32-wide format: `d` holds (d, s) pairs, d[2b] and d[2b + 1]; `aux` is unused.
+// 256-wide format: `d` holds one scale per block; `aux` is `bsums`, 16 int16 per block.
 typedef struct {
     const int8_t *qs;
     const float *d;
     const void *aux;
 } sq_act;
 
+// True for the 32-wide kinds whose activations are stored in pairs of blocks.
+static inline int sq_paired(uint32_t type) {
+    return type == SQ_Q4_0 || type == SQ_Q4_1 || type == SQ_Q5_0 || type == SQ_Q5_1 || type == SQ_IQ4_NL;
+}
+
+// Where the 16 activation quants of half `half` (0: values 0…15, 1: 16…31) of block `b`
+// of `nb` start in the paired layout (see CKernels.h).
+static inline size_t sq_paired_offset(size_t nb, size_t b, int half) {
+    if ((b | 1) < nb) return 64 * (b / 2) + 32 * (size_t)half + 16 * (b % 2);
+    return 32 * b + 16 * (size_t)half;  // an odd last block, in order
+}
+static inline const int8_t *sq_paired_half(const int8_t *qs, size_t nb, size_t b, int half) {
+    return qs + sq_paired_offset(nb, b, half);
+}
+
 // Dot product of `nb` consecutive weight blocks at `w` with the activation row.
 typedef float (*sq_dot_fn)(size_t nb, const uint8_t *w, const sq_act *a);
+
+// Most activation rows one multi-row kernel call takes.
+#define SQ_MAX_ROWS 8
+
+// Dot products of one weight row with `na` (1…SQ_MAX_ROWS) activation rows `a[0..<na]`,
+// into out[0..<na]: the weights are unpacked once for all of them.
+typedef void (*sq_dot_rows_fn)(size_t nb, const uint8_t *w, const sq_act *a, int na, float *out);
 
 // IEEE binary16 → binary32, exact (portable; the SIMD files use their own instructions).
 static inline float sq_half(uint16_t h) {
@@ -92,9 +114,9 @@ static inline void sq_iq4xs_scales(const uint8_t *x, int out[8]) {
 
 // Kernel tables, one per level; a NULL entry means "no kernel at this level".
 void sq_register_scalar(sq_dot_fn table[SQ_TYPE_LIMIT]);
-void sq_register_avx2(sq_dot_fn table[SQ_TYPE_LIMIT]);
+void sq_register_avx2(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 void sq_register_avx2_kquants(sq_dot_fn table[SQ_TYPE_LIMIT]);
-void sq_register_avx512(sq_dot_fn table[SQ_TYPE_LIMIT]);
+void sq_register_avx512(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 void sq_register_neon(sq_dot_fn table[SQ_TYPE_LIMIT]);
 
 #endif

@@ -1,5 +1,6 @@
 // NEON kernels (arm64) for Q8_0, Q4_0 and Q4_1. Baseline ARMv8 only (no dot-product
 // extension): `vmull_s8` widens i8 × i8 to i16, `vpadalq_s16` adds pairs into i32.
+// Q4's activations are in the paired layout (CKernels.h); each half is 16 contiguous bytes.
 // Every product fits i16 (|w| ≤ 128, |a| ≤ 127).
 #include "qdot_internal.h"
 
@@ -25,27 +26,25 @@ static float dot_q8_0_neon(size_t nb, const uint8_t *w, const sq_act *a) {
         const int8_t *y = a->qs + 32 * b;
         int32x4_t p = dot16_n(vdupq_n_s32(0), vld1q_s8((const int8_t *)(x + 2)), vld1q_s8(y));
         p = dot16_n(p, vld1q_s8((const int8_t *)(x + 18)), vld1q_s8(y + 16));
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half_n(x) * a->d[b]);
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half_n(x) * a->d[2 * b]);
     }
     return vaddvq_f32(acc);
 }
 
 static inline float dot_q4_neon(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 20 : 18;
-    const float *s = (const float *)a->aux;
     float32x4_t acc = vdupq_n_f32(0);
     float summ = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + bytes * b;
-        const int8_t *y = a->qs + 32 * b;
         uint8x16_t q = vld1q_u8(x + bytes - 16);
         int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F)));
         int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
-        int32x4_t p = dot16_n(vdupq_n_s32(0), lo, vld1q_s8(y));
-        p = dot16_n(p, hi, vld1q_s8(y + 16));
+        int32x4_t p = dot16_n(vdupq_n_s32(0), lo, vld1q_s8(sq_paired_half(a->qs, nb, b, 0)));
+        p = dot16_n(p, hi, vld1q_s8(sq_paired_half(a->qs, nb, b, 1)));
         float d = half_n(x);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), d * a->d[b]);
-        summ += (has_min ? half_n(x + 2) : -8.0f * d) * s[b];
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), d * a->d[2 * b]);
+        summ += (has_min ? half_n(x + 2) : -8.0f * d) * a->d[2 * b + 1];
     }
     return vaddvq_f32(acc) + summ;
 }

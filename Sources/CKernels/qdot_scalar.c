@@ -5,7 +5,8 @@
 //     summ += m · s_a                 (legacy kinds with an offset or minimum)
 //     summ -= (dmin · d_a) · msum     (k-quants with minimums)
 // and the result is sumf + summ. The SIMD kernels keep the same per-block formulas and
-// differ only in the order the f32 terms are added.
+// differ only in the order the f32 terms are added. The nibble kinds read their
+// activations in the paired layout (`sq_paired_half`).
 #include "qdot_internal.h"
 
 static float dot_q8_0(size_t nb, const uint8_t *w, const sq_act *a) {
@@ -15,7 +16,7 @@ static float dot_q8_0(size_t nb, const uint8_t *w, const sq_act *a) {
         const int8_t *q = (const int8_t *)(x + 2), *y = a->qs + 32 * b;
         int32_t isum = 0;
         for (int j = 0; j < 32; j++) isum += q[j] * y[j];
-        sumf += (sq_f16(x) * a->d[b]) * (float)isum;
+        sumf += (sq_f16(x) * a->d[2 * b]) * (float)isum;
     }
     return sumf;
 }
@@ -23,16 +24,15 @@ static float dot_q8_0(size_t nb, const uint8_t *w, const sq_act *a) {
 // Q4_0 and Q4_1: 4-bit q in 0…15; Q4_0's −8 offset is the minimum −8·d.
 static float dot_q4(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 20 : 18;
-    const float *s = (const float *)a->aux;
     float sumf = 0, summ = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + bytes * b, *qs = x + bytes - 16;
-        const int8_t *y = a->qs + 32 * b;
+        const int8_t *lo = sq_paired_half(a->qs, nb, b, 0), *hi = sq_paired_half(a->qs, nb, b, 1);
         int32_t isum = 0;
-        for (int j = 0; j < 16; j++) isum += (qs[j] & 0x0F) * y[j] + (qs[j] >> 4) * y[j + 16];
+        for (int j = 0; j < 16; j++) isum += (qs[j] & 0x0F) * lo[j] + (qs[j] >> 4) * hi[j];
         float d = sq_f16(x), m = has_min ? sq_f16(x + 2) : -8.0f * d;
-        sumf += (d * a->d[b]) * (float)isum;
-        summ += m * s[b];
+        sumf += (d * a->d[2 * b]) * (float)isum;
+        summ += m * a->d[2 * b + 1];
     }
     return sumf + summ;
 }
@@ -42,21 +42,20 @@ static float dot_q4_1(size_t nb, const uint8_t *w, const sq_act *a) { return dot
 // Q5_0 and Q5_1: 5-bit q in 0…31; Q5_0's −16 offset is the minimum −16·d.
 static float dot_q5(size_t nb, const uint8_t *w, const sq_act *a, int has_min) {
     const size_t bytes = has_min ? 24 : 22;
-    const float *s = (const float *)a->aux;
     float sumf = 0, summ = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + bytes * b, *qs = x + bytes - 16;
         uint32_t qh = sq_u32(x + bytes - 20);
-        const int8_t *y = a->qs + 32 * b;
+        const int8_t *ylo = sq_paired_half(a->qs, nb, b, 0), *yhi = sq_paired_half(a->qs, nb, b, 1);
         int32_t isum = 0;
         for (int j = 0; j < 16; j++) {
             int lo = (qs[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
             int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
-            isum += lo * y[j] + hi * y[j + 16];
+            isum += lo * ylo[j] + hi * yhi[j];
         }
         float d = sq_f16(x), m = has_min ? sq_f16(x + 2) : -16.0f * d;
-        sumf += (d * a->d[b]) * (float)isum;
-        summ += m * s[b];
+        sumf += (d * a->d[2 * b]) * (float)isum;
+        summ += m * a->d[2 * b + 1];
     }
     return sumf + summ;
 }
@@ -67,11 +66,11 @@ static float dot_iq4_nl(size_t nb, const uint8_t *w, const sq_act *a) {
     float sumf = 0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *x = w + 18 * b, *qs = x + 2;
-        const int8_t *y = a->qs + 32 * b;
+        const int8_t *lo = sq_paired_half(a->qs, nb, b, 0), *hi = sq_paired_half(a->qs, nb, b, 1);
         int32_t isum = 0;
         for (int j = 0; j < 16; j++)
-            isum += sq_iq4_values[qs[j] & 0x0F] * y[j] + sq_iq4_values[qs[j] >> 4] * y[j + 16];
-        sumf += (sq_f16(x) * a->d[b]) * (float)isum;
+            isum += sq_iq4_values[qs[j] & 0x0F] * lo[j] + sq_iq4_values[qs[j] >> 4] * hi[j];
+        sumf += (sq_f16(x) * a->d[2 * b]) * (float)isum;
     }
     return sumf;
 }

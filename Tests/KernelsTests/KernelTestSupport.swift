@@ -57,11 +57,13 @@ struct KernelType: CustomStringConvertible, Sendable {
 /// A quantized activation row in the kernels' layout (see `CKernels.h`), 64-byte aligned.
 final class ActivationRow {
     let pointer: UnsafeMutableRawPointer
+    let type: KernelType
     let n: Int
     let blockSize: Int
     let byteCount: Int
 
     init(type: KernelType, n: Int) {
+        self.type = type
         self.n = n
         blockSize = Int(sq_qdot_act_block(type.id))
         byteCount = sq_qdot_act_bytes(type.id, n)
@@ -79,18 +81,30 @@ final class ActivationRow {
 
     var blocks: Int { n / blockSize }
     var qs: UnsafeMutablePointer<Int8> { pointer.assumingMemoryBound(to: Int8.self) }
-    var d: UnsafeMutablePointer<Float> { (pointer + n).assumingMemoryBound(to: Float.self) }
-    var s: UnsafeMutablePointer<Float> { (pointer + n + 4 * blocks).assumingMemoryBound(to: Float.self) }
+    /// The f32 fields after the quants: (d, s) pairs for 32-wide blocks, scales for 256-wide.
+    private var floats: UnsafeMutablePointer<Float> { (pointer + n).assumingMemoryBound(to: Float.self) }
     var bsums: UnsafeMutablePointer<Int16> { (pointer + n + 4 * blocks).assumingMemoryBound(to: Int16.self) }
+
+    /// Scale of block `b`.
+    func d(_ b: Int) -> Float { floats[blockSize == 32 ? 2 * b : b] }
+    /// d × Σ qs of 32-wide block `b`.
+    func s(_ b: Int) -> Float { floats[2 * b + 1] }
+
+    /// Where value `i` sits in `qs` (the nibble kinds store blocks in pairs).
+    func position(_ i: Int) -> Int { sq_qdot_act_position(type.id, n, i) }
+
+    /// Quant of value `i`.
+    func quant(_ i: Int) -> Int8 { qs[position(i)] }
 
     /// Sets quants and block scales directly, filling in the sums the layout needs.
     func set(quants: [Int8], scales: [Float]) {
-        for i in 0..<n { qs[i] = quants[i] }
+        for i in 0..<n { qs[position(i)] = quants[i] }
         for b in 0..<blocks {
-            d[b] = scales[b]
             if blockSize == 32 {
-                s[b] = scales[b] * Float(quants[32 * b..<32 * b + 32].reduce(0) { $0 + Int($1) })
+                floats[2 * b] = scales[b]
+                floats[2 * b + 1] = scales[b] * Float(quants[32 * b..<32 * b + 32].reduce(0) { $0 + Int($1) })
             } else {
+                floats[b] = scales[b]
                 for g in 0..<16 {
                     bsums[16 * b + g] = Int16(quants[256 * b + 16 * g..<256 * b + 16 * g + 16].reduce(0) { $0 + Int($1) })
                 }
@@ -99,7 +113,7 @@ final class ActivationRow {
     }
 
     /// The values the row stands for: d × q.
-    var dequantized: [Float] { (0..<n).map { d[$0 / blockSize] * Float(qs[$0]) } }
+    var dequantized: [Float] { (0..<n).map { d($0 / blockSize) * Float(quant($0)) } }
 }
 
 /// `rows` dot products at kernel `level` (−1 result when the CPU lacks it).

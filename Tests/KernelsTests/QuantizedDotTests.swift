@@ -110,7 +110,7 @@ func quantizedDotApproximatesTheFloatDot(_ t: KernelType) throws {
         for i in 0..<n {
             let wi = Double(wf[r * n + i])
             exact += wi * Double(x[i])
-            bound += abs(wi) * Double(act.d[i / act.blockSize]) / 2
+            bound += abs(wi) * Double(act.d(i / act.blockSize)) / 2
             wNorm += wi * wi
             magnitude += abs(wi * Double(x[i]))
         }
@@ -121,28 +121,90 @@ func quantizedDotApproximatesTheFloatDot(_ t: KernelType) throws {
     #expect(worst < 0.01, "\(t): error \(worst) of ‖w‖·‖x‖")
 }
 
+/// The multi-row entry point (`sq_qdot_gemm`, which unpacks each weight block once for up
+/// to eight activation rows) at every level equals the scalar single-row reference: bit for
+/// bit with power-of-two scales, within 1e-4 × Σ|wᵢ·x̂ᵢ| with realistic ones. Activation
+/// counts cover a partial group, exact groups and more than one group.
+@Test(arguments: KernelType.all)
+func multiRowKernelsEqualTheScalarReference(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 23 &+ UInt64(t.id))
+    let rows = 3, n = t.blockSize == 32 ? 96 : 512
+    let rowBytes = t.type.byteCount(elements: n)!
+    for exact in [true, false] {
+        let w = t.randomRows(rows, n: n, rng: &rng,
+                             scale: { exact ? [1 / 16, 1 / 32][Int.random(in: 0...1, using: &$0)]
+                                            : Float.random(in: 0.001...0.02, using: &$0) },
+                             minimum: { exact ? Float(-Int.random(in: 0...8, using: &$0)) / 16
+                                              : (t.minIsSubtracted ? 0.005 : -0.05) })
+        let wf = t.dequantize(w, count: rows * n)
+        for nact in [1, 3, 4, 8, 11] {
+            let acts = (0..<nact).map { _ -> ActivationRow in
+                if !exact { return ActivationRow(type: t, quantizing: (0..<n).map { _ in gaussian(&rng) }) }
+                let a = ActivationRow(type: t, n: n)
+                a.set(quants: (0..<n).map { _ in Int8.random(in: -3...3, using: &rng) },
+                      scales: (0..<n / a.blockSize).map { _ in [0.5, 0.25][Int.random(in: 0...1, using: &rng)] })
+                return a
+            }
+            // The rows packed at a stride, as QuantizedLinear lays them out.
+            let stride = (acts[0].byteCount + 63) & ~63
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: stride * nact, alignment: 64)
+            defer { packed.deallocate() }
+            for (i, a) in acts.enumerated() { (packed + i * stride).copyMemory(from: a.pointer, byteCount: a.byteCount) }
+            for level in [0] + simdLevels {
+                var out = [Float](repeating: .nan, count: nact * rows)
+                let used = w.withUnsafeBytes {
+                    sq_qdot_gemm_level(level, t.id, n, $0.baseAddress!, rowBytes, rows, packed, stride, nact, &out, rows)
+                }
+                #expect(used >= 0)
+                for (i, a) in acts.enumerated() {
+                    let (_, reference) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: a)
+                    let xq = a.dequantized
+                    for r in 0..<rows {
+                        let got = out[i * rows + r]
+                        if exact {
+                            #expect(got == reference[r], "\(t) level \(used) nact=\(nact) [\(i),\(r)]")
+                        } else {
+                            let magnitude = (0..<n).reduce(0.0) { $0 + abs(Double(wf[r * n + $1]) * Double(xq[$1])) }
+                            #expect(abs(Double(got) - Double(reference[r])) <= 1e-4 * magnitude,
+                                    "\(t) level \(used) nact=\(nact) [\(i),\(r)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The activation layouts: scale max|x|/127, nearest-even quants, and the per-block sums.
 @Test func activationQuantizationFollowsTheLayout() {
     var rng = SplitMix64(seed: 3)
     let x = (0..<512).map { _ in gaussian(&rng, sigma: 3) }
-    for t in [KernelType.all[0], KernelType.all[6]] {
-        let act = ActivationRow(type: t, quantizing: x)
+    for t in [KernelType.all[0], KernelType.all[2], KernelType.all[6]] {  // Q8_0, Q4_1 (paired), Q2_K
+        let act = ActivationRow(type: t, quantizing: Array(x.prefix(t.blockSize == 32 ? 480 : 512)))
         for b in 0..<act.blocks {
             let block = x[b * act.blockSize..<(b + 1) * act.blockSize]
             let d = block.map(abs).max()! / 127
-            #expect(act.d[b] == d)
-            for i in block.indices { #expect(act.qs[i] == Int8((x[i] * (1 / d)).rounded(.toNearestOrEven))) }
-            let qsum = block.indices.reduce(0) { $0 + Int(act.qs[$1]) }
+            #expect(act.d(b) == d)
+            for i in block.indices { #expect(act.quant(i) == Int8((x[i] * (1 / d)).rounded(.toNearestOrEven))) }
+            let qsum = block.indices.reduce(0) { $0 + Int(act.quant($1)) }
             if act.blockSize == 32 {
-                #expect(act.s[b] == d * Float(qsum))
+                #expect(act.s(b) == d * Float(qsum))
             } else {
                 #expect((0..<16).reduce(0) { $0 + Int(act.bsums[16 * b + $1]) } == qsum)
             }
         }
     }
+    // The paired layout: blocks 2p and 2p+1 interleave their halves; an odd last block
+    // (480 = 15 blocks) stays in order; every position is used once.
+    let q41 = ActivationRow(type: KernelType.all[2], n: 480)
+    #expect((0..<16).map(q41.position) == Array(0..<16))
+    #expect((16..<32).map(q41.position) == Array(32..<48))
+    #expect((32..<48).map(q41.position) == Array(16..<32))
+    #expect((448..<480).map(q41.position) == Array(448..<480))
+    #expect(Set((0..<480).map(q41.position)) == Set(0..<480))
     // An all-zero block quantizes to zeros with scale 0 (no division by zero).
     let zero = ActivationRow(type: KernelType.all[0], quantizing: [Float](repeating: 0, count: 32))
-    #expect(zero.d[0] == 0 && (0..<32).allSatisfy { zero.qs[$0] == 0 })
+    #expect(zero.d(0) == 0 && (0..<32).allSatisfy { zero.qs[$0] == 0 })
 }
 
 @Test func kernelLevelsAndSupport() {

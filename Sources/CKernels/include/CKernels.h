@@ -7,6 +7,10 @@
 /// 2 AVX-512 VNNI (with BW and VL), 3 NEON.
 int sq_cpu_level(void);
 
+/// Atomically adds `v` to `*counter` and returns the old value (relaxed order): a work
+/// counter threads take chunk indices from.
+size_t sq_fetch_add(size_t *counter, size_t v);
+
 /// Dot product of two int8 vectors of length n (scalar reference).
 int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 
@@ -19,8 +23,14 @@ int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 //   32-wide (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), nb = n / 32 blocks:
 //       offset  size     field
 //            0  n        qs  int8 quants, −127…127
-//            n  4·nb     d   f32 scale of each block: x ≈ d × q
-//       n+4·nb  4·nb     s   f32 d × Σ qs of each block (the `_1`/offset kinds need it)
+//            n  8·nb     ds  per block, two f32: the scale d (x ≈ d × q), then
+//                            s = d × Σ qs (the kinds with an offset or minimum need it)
+//
+//     For Q8_0 `qs` is in order. For the nibble kinds (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
+//     blocks 2p and 2p + 1 share 64 bytes as [2p: 0…15][2p+1: 0…15][2p: 16…31]
+//     [2p+1: 16…31], the order their weights' low and high nibbles come out of two
+//     blocks loaded side by side; an odd last block is in order. `sq_qdot_act_position`
+//     says where value i sits.
 //
 //   256-wide (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), nb = n / 256 blocks:
 //       offset  size     field
@@ -41,6 +51,9 @@ int sq_qdot_act_block(uint32_t ggml_type);
 /// Bytes of an activation row of `n` values for `ggml_type` (n a multiple of the block).
 size_t sq_qdot_act_bytes(uint32_t ggml_type, size_t n);
 
+/// Byte offset within `qs` of activation value `i` (of `n`) for `ggml_type`.
+size_t sq_qdot_act_position(uint32_t ggml_type, size_t n, size_t i);
+
 /// Quantizes `n` floats `x` into the activation layout `ggml_type` needs, at `act`
 /// (`sq_qdot_act_bytes` bytes). Rounds to nearest-even, scale = max|x| / 127 per block.
 void sq_qdot_quantize(uint32_t ggml_type, const float *x, size_t n, void *act);
@@ -50,6 +63,19 @@ void sq_qdot_quantize(uint32_t ggml_type, const float *x, size_t n, void *act);
 /// the best kernel for this CPU, chosen once at startup.
 void sq_qdot_rows(uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
                   const void *act, float *out);
+
+/// Every weight row against several activation rows: `out[a·out_stride + r] = Σ_i W[r,i] ·
+/// x_a[i]` for r < `rows` and a < `nact`, activation row a at `act + a·act_stride` bytes.
+/// Each weight block is unpacked once per group of four activation rows. Keep `rows` to a
+/// few dozen per call (a chunk that stays in cache); the results equal `sq_qdot_rows`'s
+/// up to f32 rounding.
+void sq_qdot_gemm(uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
+                  const void *act, size_t act_stride, size_t nact, float *out, size_t out_stride);
+
+/// As `sq_qdot_gemm` with the kernels of one `level`; returns the level used or −1, as
+/// `sq_qdot_rows_level`. For tests.
+int sq_qdot_gemm_level(int level, uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
+                       const void *act, size_t act_stride, size_t nact, float *out, size_t out_stride);
 
 /// As `sq_qdot_rows` with the kernel of one `level` (see `sq_cpu_level`); a level without
 /// a kernel of its own for the type uses the next lower one. Returns the level actually
