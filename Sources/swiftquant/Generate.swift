@@ -59,7 +59,7 @@ struct Generate: ParsableCommand {
         let gen = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var text = prompt
         if chat {
-            text = ChatTemplate(jinja: loaded.file.string("tokenizer.chat_template"))
+            text = ChatTemplate(jinja: loaded.chatTemplate)
                 .render([ChatMessage(role: .user, content: prompt)])
         } else {
             print(prompt, terminator: "")
@@ -98,7 +98,7 @@ struct Chat: ParsableCommand {
     func run() throws {
         compute.apply()
         let loaded = try LoadedModel(path: model, weights: weights.mode)
-        var template = ChatTemplate(jinja: loaded.file.string("tokenizer.chat_template"))
+        var template = ChatTemplate(jinja: loaded.chatTemplate)
         if let system { template.defaultSystem = system }
         let gen = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var first = true

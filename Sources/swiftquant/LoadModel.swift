@@ -7,21 +7,26 @@ import Tokenizers
 struct LoadedModel {
     var model: LlamaModel
     var tokenizer: BPETokenizer
-    var file: GGUFFile
+    /// The Jinja chat template the checkpoint carries, if any.
+    var chatTemplate: String?
     var loadSeconds: Double
 
-    /// Loads a GGUF model for inference: by default computing on the file's quantized
-    /// blocks (`.native`), or with every weight decoded to f32 (`.f32`).
+    /// Loads a model for inference. A GGUF file by default computes on its quantized blocks
+    /// (`.native`), or with every weight decoded to f32 (`.f32`); a Hugging Face Llama-family
+    /// folder runs on its float weights.
     init(path: String, weights: WeightMode = .native) throws {
         let start = Date()
         let ckpt = try Checkpoint(path: path)
-        guard let gguf = ckpt.gguf else {
-            throw ModelError.unsupportedArchitecture(
-                path: path, architecture: (ckpt.architecture ?? "unknown") + " in safetensors (convert to GGUF first)")
+        if let gguf = ckpt.gguf {
+            model = try LlamaLoader.load(gguf, weights: weights)
+            tokenizer = try BPETokenizer(gguf: gguf)
+            chatTemplate = gguf.string("tokenizer.chat_template")
+        } else {
+            let source = try QuantizationSource(huggingFace: path)
+            model = try LlamaLoader.load(source: source)
+            tokenizer = try BPETokenizer(source: source)
+            chatTemplate = source["tokenizer.chat_template"]?.stringValue
         }
-        file = gguf
-        model = try LlamaLoader.load(gguf, weights: weights)
-        tokenizer = try BPETokenizer(gguf: gguf)
         loadSeconds = Date().timeIntervalSince(start)
     }
 
