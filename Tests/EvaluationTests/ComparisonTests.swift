@@ -53,7 +53,7 @@ enum RealInputs {
         let file = try GGUFFile(path: path)
         let tokenizer = try BPETokenizer(gguf: file)
         let direct = try PerplexityRun(context: 128, maxChunks: 2, bos: tokenizer.addBOS ? tokenizer.bosID : nil)
-            .evaluate(try LlamaLoader.load(file), tokens: tokenizer.encode(text, addBOS: false, parseSpecial: false))
+            .evaluate(try LlamaLoader.load(file, weights: .native), tokens: tokenizer.encode(text, addBOS: false, parseSpecial: false))
         #expect(abs(direct.perplexity - r.reference.perplexity.perplexity) < 1e-9 * direct.perplexity)
         #expect(direct.perplexity > 5 && direct.perplexity < 60)
 
