@@ -4,25 +4,35 @@
   python3 scripts/interop_llamacpp.py [options] [LABEL=]FILE.gguf ...
 
 Needs `llama_cpp` (llama-cpp-python, which builds llama.cpp) and numpy; run it through
-scripts/interop-llamacpp.sh, which sets both up. For each file:
+scripts/interop-llamacpp.sh, which sets both up. Put the full-precision file first, labelled
+F32. For each file:
 
-1. SwiftQuant: `swiftquant perplexity FILE -f SLICE -c CTX --chunks N --save-logits F`
-   (llama.cpp's perplexity protocol: chunk i is tokens [i*CTX, (i+1)*CTX), rows
-   CTX/2 .. CTX-2 are scored) writes, per scored row, the top-k token ids with their
-   log-probabilities and the target's log-probability (Sources/Evaluation/LogitsFile.swift).
-2. llama.cpp: `Llama(FILE, logits_all=True)` loads the file (a refusal is a failure),
-   tokenizes the same slice (the token count and every scored target must equal ours),
-   evaluates each chunk from an empty cache and takes log-softmax of its logits at the same
-   rows.
-3. Compares: max |Δ log p| over our saved top-k entries and the target, top-1 agreement,
-   mean and max KL(ours ‖ llama.cpp) on the top-k (plus one bucket for the rest, the bound
-   `swiftquant perplexity --reference-logits` uses), and the perplexity of both on the
-   scored tokens. When a file labelled F32 is given (put it first), each quantized type's
-   KL from that full-precision reference is shown for both engines: the interop KL must
-   be far below it.
+1. weights: llama.cpp's own GGUF reader and per-type decoders (ggml's `to_float`, through
+   ctypes) decode every tensor; SwiftQuant decodes the same file (`swiftquant quantize FILE
+   --type F32 --allow-requantize`); the two must be bit-identical.
+2. dequantized: llama.cpp runs that decoded f32 file; SwiftQuant runs the quantized file on
+   its prompt path, which decodes tiles to f32 and uses sgemm: the same arithmetic, so the
+   log-probabilities must agree as tightly as on the F32 file.
+3. prompt: both engines on the quantized file, `--ctx`-token chunks. SwiftQuant:
+   `swiftquant perplexity FILE -f SLICE -c CTX --chunks N --save-logits F` (llama.cpp's
+   protocol: chunk i is tokens [i*CTX, (i+1)*CTX), rows CTX/2 .. CTX-2 are scored; the file
+   holds per row the top-k ids and log-probs and the target's log-prob, see
+   Sources/Evaluation/LogitsFile.swift). llama.cpp: `Llama(FILE, logits_all=True)` with an
+   f32 KV cache, its own tokenizer (token count and every scored target must equal ours),
+   log-softmax of its logits at the same rows. Here llama.cpp quantizes activations to 8 bits
+   and SwiftQuant does not, so they differ by that.
+4. token: the same with `--token-ctx`-token chunks, fewer rows than
+   QuantizedLinear.batchThreshold, where SwiftQuant too quantizes activations to 8 bits
+   (the generation path). Also checks that 8-bit activations cost both engines about the
+   same KL from the decoded-weights run.
+5. For --ppl-types, perplexity over --ppl-chunks chunks of --ppl-ctx from both.
 
-Exits 1 when any file breaks a tolerance (--tol-*; the F32 file gets the tight --f32-*
-ones), 2 when llama.cpp refuses a file or the tokenizations differ.
+Metrics: max |Δ log p| over our top-k entries and the target, top-1 agreement, mean and max
+KL(ours ‖ llama.cpp) over our top-k plus one bucket for the rest (the lower bound
+`swiftquant perplexity --reference-logits` uses), and perplexity.
+
+Exits 1 when a file breaks a tolerance (--tol-*, --token-*, --f32-*), 2 when llama.cpp
+refuses a file, the tokenizations differ, or a step fails.
 """
 
 import argparse
@@ -171,8 +181,10 @@ def compare_weights(args, model, keep=None):
     (`swiftquant quantize MODEL --type F32 --allow-requantize`, read back as plain f32)."""
     ggml = _GGML()
     deq = keep or Path(args.work) / "dequantized.gguf"
-    subprocess.run([str(args.swiftquant), "quantize", str(model), str(deq), "--type", "F32", "--allow-requantize",
-                    "--threads", str(args.threads), "--quiet"], check=True, capture_output=True)
+    p = subprocess.run([str(args.swiftquant), "quantize", str(model), str(deq), "--type", "F32", "--allow-requantize",
+                        "--threads", str(args.threads), "--quiet"], capture_output=True, text=True)
+    if p.returncode != 0:
+        return dict(error=f"swiftquant cannot decode it: {p.stderr.strip()[-500:]}")
     try:
         theirs, ours = ggml.tensors(model), ggml.tensors(deq)
     except ValueError as e:
@@ -249,45 +261,57 @@ def compare_logits(label, model, args, ctx, chunks, tag, reference=None, llama_m
         kls.append(topk_kl(r["lps"], lq, r["ids"]))
         nll.append(-t_lq)
         if reference is not None:
-            kl_ref.append(topk_kl(reference[c]["lps"], lq, reference[c]["ids"]))
+            kl_ref.append(topk_kl(reference[0][c]["lps"], lq, reference[0][c]["ids"]))
     kl = np.concatenate(kls)
     out = dict(ctx=C, positions=int(kl.size), max_abs_dlogp=dmax, top1_agreement=top1 / kl.size,
-               mean_kl=float(kl.mean()), max_kl=float(kl.max()),
+               mean_kl=float(kl.mean()), median_kl=float(np.median(kl)), max_kl=float(kl.max()),
                ppl_ours=ours["perplexity"]["perplexity"], ppl_llama=float(np.exp(np.concatenate(nll).mean())),
                seconds_ours=t_ours, seconds_llama=time.time() - t0)
     if reference is not None and llama_model is None:
-        out["kl_vs_f32_llama"] = float(np.concatenate(kl_ref).mean())
-        out["kl_vs_f32_ours"] = kl_vs_reference_ours(args, model, work / f"F32{tag}.logits", ctx, chunks)
+        out["kl_vs_ref_llama"] = float(np.concatenate(kl_ref).mean())
+        out["kl_vs_ref_ours"] = kl_vs_reference_ours(args, model, reference[1], ctx, chunks)
     out["tokens"] = tokens
     return out
 
 
 def compare(label, model, args, references):
-    """All checks of one file: weights as llama.cpp decodes them, the batched (prompt) path,
-    the few-row (token) path, and a longer perplexity run for the types in --ppl-types."""
+    """All checks of one file: weights as llama.cpp decodes them, llama.cpp on our decoded
+    weights, the batched (prompt) path, the few-row (token) path, and a longer perplexity run
+    for the types in --ppl-types. `references` maps a path tag to (records, logits file) of
+    the F32 file."""
     out = dict(label=label, file=str(model))
-    deq = Path(args.work) / "dequantized.gguf"
+    work = Path(args.work)
+    deq = work / "dequantized.gguf"
+    token_ref = None
     if label.upper() != "F32":
         out["weights"] = compare_weights(args, model, keep=deq)
         if "error" in out["weights"]:
             out["error"] = out["weights"]["error"]
             return out
-        # llama.cpp on our decoded weights (plain f32) against SwiftQuant's prompt path, which
-        # computes in f32 on the same decoded weights: the same arithmetic, so it must agree
-        # as tightly as the F32 file does.
         try:
+            # llama.cpp on our decoded weights (plain f32) against SwiftQuant's prompt path, which
+            # computes in f32 on the same decoded weights: the same arithmetic, so it must agree
+            # as tightly as the F32 file does.
             r = compare_logits(label, model, args, args.ctx, args.chunks, ".prompt", llama_model=deq)
+            if "error" in r:
+                out["error"] = f"dequantized: {r['error']}"
+                return out
+            r.pop("tokens")
+            out["dequantized"] = r
+            # Our f32 run on the decoded weights at the token-path shape: the reference from which
+            # both engines' 8-bit activations are measured.
+            if args.token_chunks > 0:
+                ref = work / f"{label}.dequantized.token.logits"
+                run_swiftquant(args.swiftquant, deq, args.slice, args.token_ctx, args.token_chunks, args.top_k,
+                               args.threads, ref)
+                token_ref = (read_logits(ref)[2], ref)
         finally:
             deq.unlink(missing_ok=True)
-        if "error" in r:
-            out["error"] = f"dequantized: {r['error']}"
-            return out
-        r.pop("tokens")
-        out["dequantized"] = r
-    for tag, ctx, chunks in (("prompt", args.ctx, args.chunks), ("token", args.token_ctx, args.token_chunks)):
+    for tag, ctx, chunks, ref in (("prompt", args.ctx, args.chunks, references.get("prompt")),
+                                  ("token", args.token_ctx, args.token_chunks, token_ref)):
         if chunks <= 0:
             continue
-        r = compare_logits(label, model, args, ctx, chunks, f".{tag}", references.get(tag))
+        r = compare_logits(label, model, args, ctx, chunks, f".{tag}", ref)
         if "error" in r:
             out["error"] = f"{tag}: {r['error']}"
             return out
@@ -306,7 +330,7 @@ def compare(label, model, args, references):
 
 
 def kl_vs_reference_ours(args, model, ref_logits, ctx, chunks):
-    """Our own mean KL(F32 ‖ model) on the same rows, from `swiftquant perplexity --reference-logits`."""
+    """Our own mean KL(reference ‖ model) on the same rows, from `swiftquant perplexity --reference-logits`."""
     cmd = [str(args.swiftquant), "perplexity", str(model), "-f", str(args.slice), "-c", str(ctx),
            "--chunks", str(chunks), "--reference-logits", str(ref_logits), "--threads", str(args.threads),
            "--json", "--quiet"]
@@ -333,6 +357,8 @@ def check(r, args):
             tol = (args.tol_dlogp, args.tol_kl, args.tol_top1, args.tol_ppl)
         else:
             tol = (args.token_dlogp, args.token_kl, args.token_top1, args.token_ppl)
+            if m["median_kl"] > args.token_median_kl:
+                bad.append(f"{tag}: median KL {m['median_kl']:.2e} > {args.token_median_kl:.0e}")
         if m["max_abs_dlogp"] > tol[0]:
             bad.append(f"{tag}: max|Δlog p| {m['max_abs_dlogp']:.2e} > {tol[0]:.0e}")
         if m["mean_kl"] > tol[1]:
@@ -342,6 +368,12 @@ def check(r, args):
         rel = abs(m["ppl_llama"] / m["ppl_ours"] - 1)
         if rel > tol[3]:
             bad.append(f"{tag}: PPL differs by {100 * rel:.3f}% > {100 * tol[3]:.2f}%")
+    t = r.get("token", {})
+    if "kl_vs_ref_ours" in t:
+        ratio = t["kl_vs_ref_llama"] / max(t["kl_vs_ref_ours"], 1e-12)
+        if not 1 / args.token_cost_ratio <= ratio <= args.token_cost_ratio:
+            bad.append(f"token: 8-bit activations cost llama.cpp {ratio:.2f}× what they cost us "
+                       f"(allowed 1/{args.token_cost_ratio:g}..{args.token_cost_ratio:g})")
     if "long_ppl" in r:
         lp = r["long_ppl"]
         rel = abs(lp["llama"] / lp["ours"] - 1)
@@ -351,20 +383,20 @@ def check(r, args):
     return bad
 
 
-def print_table(results, tag, title):
+def print_table(results, tag, title, ref_title="KL(F32‖T)"):
     rows = [r for r in results if tag in r]
     if not rows:
         return
     m0 = rows[0][tag]
     print(f"\n{title}: {m0['positions']} scored rows ({m0['ctx']}-token chunks), top-k of ours; KL(ours ‖ llama.cpp) in nats")
-    hdr = (f"{'type':8} {'max|Δlogp|':>10} {'top-1':>7} {'mean KL':>9} {'max KL':>9} {'PPL ours':>9} "
-           f"{'PPL llama':>9} {'KL(F32‖T): ours':>16} {'llama.cpp':>9}")
+    hdr = (f"{'type':8} {'max|Δlogp|':>10} {'top-1':>7} {'mean KL':>9} {'med. KL':>9} {'max KL':>9} {'PPL ours':>9} "
+           f"{'PPL llama':>9} {ref_title + ': ours':>16} {'llama.cpp':>9}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         m = r[tag]
-        kr = (f"{m['kl_vs_f32_ours']:16.5f} {m['kl_vs_f32_llama']:9.5f}" if "kl_vs_f32_ours" in m else "")
-        print(f"{r['label']:8} {m['max_abs_dlogp']:10.2e} {m['top1_agreement']:7.4f} {m['mean_kl']:9.2e} "
+        kr = (f"{m['kl_vs_ref_ours']:16.5f} {m['kl_vs_ref_llama']:9.5f}" if "kl_vs_ref_ours" in m else "")
+        print(f"{r['label']:8} {m['max_abs_dlogp']:10.2e} {m['top1_agreement']:7.4f} {m['mean_kl']:9.2e} {m['median_kl']:9.2e} "
               f"{m['max_kl']:9.2e} {m['ppl_ours']:9.4f} {m['ppl_llama']:9.4f} {kr}")
 
 
@@ -380,7 +412,7 @@ def main():
     ap.add_argument("--token-ctx", type=int, default=8,
                     help="tokens per chunk of the token-path comparison (below QuantizedLinear.batchThreshold, "
                          "so SwiftQuant computes with 8-bit activations as llama.cpp does)")
-    ap.add_argument("--token-chunks", type=int, default=32, help="chunks of the token-path comparison (0: skip)")
+    ap.add_argument("--token-chunks", type=int, default=64, help="chunks of the token-path comparison (0: skip)")
     ap.add_argument("--top-k", type=int, default=32, help="top-k entries SwiftQuant saves per row")
     ap.add_argument("--ppl-types", default="F32,Q8_0,Q4_K_M,Q2_K",
                     help="labels that also get a longer perplexity comparison")
@@ -389,19 +421,33 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/swiftquant-interop", help="folder for the slice and logits files")
     ap.add_argument("--json", help="also write the results here")
-    # Tolerances, set from measurements on SmolLM2-135M (see scripts/interop-llamacpp.sh).
+    # Tolerances, set from the measurements on SmolLM2-135M recorded in scripts/interop-llamacpp.sh
+    # (worst type measured → tolerance). Exact arithmetic (F32 file; llama.cpp on our decoded
+    # weights): max|Δlog p| 8.5e-5 → 1e-3, KL 1.2e-9 → 1e-7, PPL 1e-6 → 1e-4; weights bit-identical.
+    # Quantized files differ by 8-bit activations, whose rounding is chaotic (any difference in
+    # the last bits of an input flips roundings that then propagate), so two correct engines
+    # differ by about what 8-bit activations cost: prompt path max|Δlog p| 1.4 → 3, mean KL
+    # 3.4e-3 → 1e-2, top-1 0.959 → 0.93, PPL 0.7% → 2%. The token path (8-token chunks, 192
+    # rows) has a few fragile rows where 8-bit activations move the prediction by 1-3 nats in
+    # both engines (and in a numpy emulation of either), each differently; so there only the
+    # median KL (4.4e-3 → 1.5e-2), top-1 (0.901 → 0.85), PPL (3.8% → 10%) and the ratio of the
+    # engines' activation costs (0.46..1.23 → 1/3..3) are judged; the worst row is reported.
     ap.add_argument("--f32-dlogp", type=float, default=1e-3)
     ap.add_argument("--f32-kl", type=float, default=1e-7)
     ap.add_argument("--f32-ppl", type=float, default=1e-4)
-    ap.add_argument("--tol-weights", type=float, default=1e-6, help="relative to the tensor's largest value")
+    ap.add_argument("--tol-weights", type=float, default=0.0,
+                    help="largest |Δw| between llama.cpp's and our decoding, relative to the tensor's largest value")
     ap.add_argument("--tol-dlogp", type=float, default=3.0)
     ap.add_argument("--tol-kl", type=float, default=1e-2)
-    ap.add_argument("--tol-top1", type=float, default=0.9)
+    ap.add_argument("--tol-top1", type=float, default=0.93)
     ap.add_argument("--tol-ppl", type=float, default=2e-2)
-    ap.add_argument("--token-dlogp", type=float, default=3.0)
-    ap.add_argument("--token-kl", type=float, default=1e-2)
-    ap.add_argument("--token-top1", type=float, default=0.9)
-    ap.add_argument("--token-ppl", type=float, default=2e-2)
+    ap.add_argument("--token-dlogp", type=float, default=float("inf"))
+    ap.add_argument("--token-kl", type=float, default=float("inf"))
+    ap.add_argument("--token-median-kl", type=float, default=1.5e-2)
+    ap.add_argument("--token-top1", type=float, default=0.85)
+    ap.add_argument("--token-ppl", type=float, default=0.1)
+    ap.add_argument("--token-cost-ratio", type=float, default=3.0,
+                    help="KL(deq‖llama.cpp) / KL(deq‖ours) on the token path must lie within 1/R..R")
     args = ap.parse_args()
     args.ppl_types = {t.strip().upper() for t in args.ppl_types.split(",") if t.strip()}
 
@@ -426,7 +472,7 @@ def main():
         except Exception as e:
             r = dict(label=label, error=f"{type(e).__name__}: {e}")
         if label.upper() == "F32" and "error" not in r:
-            references = {tag: read_logits(work / f"F32.{tag}.logits")[2] for tag in ("prompt", "token") if tag in r}
+            references = {"prompt": (read_logits(work / "F32.prompt.logits")[2], work / "F32.prompt.logits")}
         r["violations"] = check(r, args)
         r["seconds"] = time.time() - t0
         results.append(r)
@@ -443,7 +489,9 @@ def main():
                                         "prompt path on the quantized file (f32 activations both)")
     print_table(results, "prompt", "Prompt path (many rows: SwiftQuant decodes weights to f32 and uses sgemm; "
                                    "llama.cpp quantizes activations to 8 bits)")
-    print_table(results, "token", "Token path (few rows: both quantize activations to 8 bits)")
+    print_table(results, "token", "Token path (few rows: both quantize activations to 8 bits; KL(deq‖T) is what "
+                                  "8-bit activations cost each engine, from SwiftQuant's f32 run on the decoded weights)",
+                "KL(deq‖T)")
     longs = [r for r in results if "long_ppl" in r]
     if longs:
         lp0 = longs[0]["long_ppl"]

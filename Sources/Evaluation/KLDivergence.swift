@@ -6,8 +6,8 @@ import Foundation
 /// KL(P‖Q) per position is computed over the reference's top-k tokens plus one bucket for
 /// all the rest: Σ_top p·(log p − log q) + p_rest·(log p_rest − log q_rest). Merging tokens
 /// into one bucket can only lower KL (log-sum inequality), so this is a tight lower bound
-/// that equals the full KL when the reference's mass sits in its top k (k = 32 keeps
-/// > 99% of it for a 135M model on wikitext).
+/// that equals the full KL when the reference's mass sits in its top k (on SmolLM2 the top 32
+/// tokens hold ~81% of the mass at 256-token contexts, and top-32 KL ≈ 2/3 of the full KL).
 public struct KLDivergenceAccumulator: Sendable {
     private var kl: [Double] = []
     private var sameTop = 0
