@@ -95,7 +95,7 @@ struct GPTQProblem {
         }
     }
 
-    @Test(arguments: [DType.q4_0, .q8_0, .q4_K])
+    @Test(arguments: [DType.q4_0, .q5_0, .q8_0, .q4_K])
     func ggufBlockTargetsBeatTheirOwnEncoderAndEncodeExactly(_ type: DType) throws {
         let p = GPTQProblem(rows: 24, columns: 512)
         let grid = try #require(GGUFBlockGPTQGrid(type: type))

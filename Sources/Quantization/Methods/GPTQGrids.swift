@@ -44,7 +44,7 @@ public struct AffineGPTQGrid: GPTQGrid {
 /// exactly as the type's own encoder would; GPTQ then rounds each column onto that fixed
 /// grid, and `encode` writes blocks that decode to exactly the rounded weights.
 ///
-/// Types: Q8_0 and Q4_0 (one f16 scale per 32), Q4_K (256-weight super-blocks: f16 `d`,
+/// Types: Q8_0, Q4_0 and Q5_0 (one f16 scale per 32), Q4_K (256-weight super-blocks: f16 `d`,
 /// `dmin` and 6-bit scales and minimums per 32, chosen by the Q4_K search).
 public struct GGUFBlockGPTQGrid: GPTQGrid {
     /// Per row, one block: for Q4_0/Q8_0 the f16 scale; for Q4_K the block's 16-byte header
@@ -62,7 +62,7 @@ public struct GGUFBlockGPTQGrid: GPTQGrid {
     public var groupSize: Int { type.blockSize }
 
     /// Types GPTQ can round onto.
-    public static let supportedTypes: [DType] = [.q8_0, .q4_0, .q4_K]
+    public static let supportedTypes: [DType] = [.q8_0, .q4_0, .q5_0, .q4_K]
 
     /// A grid for `type`; nil if GPTQ cannot target it.
     public init?(type: DType) {
@@ -87,7 +87,7 @@ public struct GGUFBlockGPTQGrid: GPTQGrid {
     /// The grid of an encoded block.
     func parameters(of x: UnsafeRawPointer) -> Parameters {
         switch type {
-        case .q8_0, .q4_0:
+        case .q8_0, .q4_0, .q5_0:
             let d = x.f16(0)
             return Parameters(step: [d], offset: [0], header: [x.u8(0), x.u8(1)])
         default:  // Q4_K
@@ -107,6 +107,7 @@ public struct GGUFBlockGPTQGrid: GPTQGrid {
         switch type {
         case .q8_0: return (-127, 127, 0)
         case .q4_0: return (0, 15, 8)
+        case .q5_0: return (0, 31, 16)
         default: return (0, 15, 0)
         }
     }
@@ -115,8 +116,8 @@ public struct GGUFBlockGPTQGrid: GPTQGrid {
     func code(_ x: Float, offset k: Int, _ p: Parameters) -> Float {
         let s = type == .q4_K ? k / 32 : 0
         let step = p.step[s]
-        guard step != 0 else { return type == .q4_0 ? 8 : 0 }
         let (lo, hi, bias) = codeRange
+        guard step != 0 else { return bias }
         return min(max(((x + p.offset[s]) / step).rounded(.toNearestOrEven) + bias, lo), hi)
     }
 
@@ -139,6 +140,11 @@ public struct GGUFBlockGPTQGrid: GPTQGrid {
                 for j in 0..<32 { out[base + 2 + j] = q[j] }
             case .q4_0:
                 for j in 0..<16 { out[base + 2 + j] = q[j] | q[j + 16] << 4 }
+            case .q5_0:
+                var qh: UInt32 = 0
+                for j in 0..<32 { qh |= UInt32(q[j] >> 4) << j }
+                for k in 0..<4 { out[base + 2 + k] = UInt8(truncatingIfNeeded: qh >> (8 * k)) }
+                for j in 0..<16 { out[base + 6 + j] = (q[j] & 0x0F) | (q[j + 16] & 0x0F) << 4 }
             default:
                 for c in 0..<4 { for l in 0..<32 { out[base + 16 + 32 * c + l] = q[64 * c + l] | q[64 * c + 32 + l] << 4 } }
             }
