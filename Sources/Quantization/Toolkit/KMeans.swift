@@ -39,7 +39,8 @@ public struct KMeansQuantized: Sendable {
 
 /// Options for `quantizeKMeans`.
 public struct KMeansOptions: Sendable {
-    /// The most Lloyd iterations per group (it stops earlier once no assignment changes).
+    /// The most Lloyd iterations per group (it stops earlier once no assignment changes);
+    /// a step costs O(2^bits · log n) after one sort, so many are affordable.
     public var maxIterations: Int
     /// The most weights a codebook is fitted on; larger groups are fitted on an evenly
     /// strided sample of this many (every weight is still assigned its nearest level).
@@ -48,8 +49,8 @@ public struct KMeansOptions: Sendable {
     /// weights each weight's squared error in the fit; nil weighs all equally.
     public var importance: [Float]?
 
-    /// Defaults: 10 iterations, samples of 16384, no importance.
-    public init(maxIterations: Int = 10, sampleLimit: Int = 16384, importance: [Float]? = nil) {
+    /// Defaults: 100 iterations, samples of 16384, no importance.
+    public init(maxIterations: Int = 100, sampleLimit: Int = 16384, importance: [Float]? = nil) {
         self.maxIterations = maxIterations
         self.sampleLimit = sampleLimit
         self.importance = importance
@@ -61,8 +62,7 @@ public struct KMeansOptions: Sendable {
 ///
 /// Initialisation is deterministic: the levels start at the (importance-weighted) quantiles
 /// `(j + ½) / 2^bits` of the group. Each Lloyd step assigns every sample to its nearest level
-/// (binary search over the midpoints of the sorted levels) and moves each level to the
-/// weighted mean of its samples; a level with no samples stays. Levels are stored as
+/// and moves each level to the weighted mean of its samples; a level with no samples stays. Levels are stored as
 /// `scaleType`, rounded to nearest, before the final assignment, so codes match what is
 /// stored. Groups run in parallel over rows.
 /// - Precondition: `weights.count == rows * columns`, all finite; `bits` in 1…8;
@@ -141,35 +141,52 @@ func nearest(_ x: Float, _ mids: [Float]) -> Int {
 }
 
 /// Weighted 1-D k-means: `k` ascending centers for the samples `xs` with weights `ws`.
+///
+/// In one dimension each cluster is a run of the sorted samples, so after one sort every
+/// Lloyd step costs O(k log n): the boundaries are binary searches for the midpoints, and
+/// the means come from prefix sums of weight and weight × value.
 func lloyd(_ xs: [Float], _ ws: [Float], k: Int, maxIterations: Int) -> [Float] {
-    // Weighted quantile initialisation; zero total weight falls back to equal weights.
     let order = xs.indices.sorted { xs[$0] < xs[$1] }
-    var ws = ws
-    if !ws.contains(where: { $0 > 0 }) { ws = [Float](repeating: 1, count: xs.count) }
-    let totalWeight = ws.reduce(0.0) { $0 + Double($1) }
-    var centers = [Float](repeating: 0, count: k)
-    var cumulative = 0.0, j = 0
-    for (n, i) in order.enumerated() {
-        cumulative += Double(ws[i])
-        while j < k, cumulative >= (Double(j) + 0.5) / Double(k) * totalWeight || n == order.count - 1 {
-            centers[j] = xs[i]
+    let x = order.map { xs[$0] }
+    // Zero total weight falls back to equal weights.
+    let equal = !ws.contains { $0 > 0 }
+    let w = order.map { equal ? 1 : Double(ws[$0]) }
+    var prefixW = [Double](repeating: 0, count: x.count + 1), prefixWX = prefixW
+    for i in x.indices {
+        prefixW[i + 1] = prefixW[i] + w[i]
+        prefixWX[i + 1] = prefixWX[i] + w[i] * Double(x[i])
+    }
+    let total = prefixW[x.count]
+    // Initialise at the weighted quantiles (j + ½) / k.
+    var centers = [Float](repeating: x.last ?? 0, count: k)
+    var j = 0
+    for i in x.indices where j < k {
+        while j < k, prefixW[i + 1] >= (Double(j) + 0.5) / Double(k) * total {
+            centers[j] = x[i]
             j += 1
         }
     }
-    var assignment = [Int](repeating: -1, count: xs.count)
-    var sums = [Double](repeating: 0, count: k), weights = [Double](repeating: 0, count: k)
+    var bounds = [Int](repeating: -1, count: k + 1)
     for _ in 0..<maxIterations {
-        let mids = (0..<(k - 1)).map { (centers[$0] + centers[$0 + 1]) / 2 }
-        var changed = false
-        for c in 0..<k { sums[c] = 0; weights[c] = 0 }
-        for i in xs.indices {
-            let a = nearest(xs[i], mids)
-            if a != assignment[i] { assignment[i] = a; changed = true }
-            sums[a] += Double(ws[i]) * Double(xs[i])
-            weights[a] += Double(ws[i])
+        // Cluster c holds sorted samples bounds[c] ..< bounds[c + 1]; a sample equal to a
+        // midpoint goes to the lower level, as `nearest` assigns it.
+        var next = [Int](repeating: 0, count: k + 1)
+        next[k] = x.count
+        for c in 1..<k {
+            let mid = (centers[c - 1] + centers[c]) / 2
+            var lo = next[c - 1], hi = x.count
+            while lo < hi {
+                let m = (lo + hi) / 2
+                if x[m] > mid { hi = m } else { lo = m + 1 }
+            }
+            next[c] = lo
         }
-        if !changed { break }
-        for c in 0..<k where weights[c] > 0 { centers[c] = Float(sums[c] / weights[c]) }
+        if next == bounds { break }
+        bounds = next
+        for c in 0..<k {
+            let weight = prefixW[bounds[c + 1]] - prefixW[bounds[c]]
+            if weight > 0 { centers[c] = Float((prefixWX[bounds[c + 1]] - prefixWX[bounds[c]]) / weight) }
+        }
         centers.sort()
     }
     return centers
