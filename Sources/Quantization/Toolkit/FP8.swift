@@ -142,3 +142,13 @@ public func quantizeFP8(
     return FP8Quantized(rows: rows, columns: columns, format: format, granularity: granularity,
                         codes: codes, scales: StoredFloats(scales, as: scaleType, roundUp: true))
 }
+
+/// Array form of `quantizeFP8` (the buffer form documents the details).
+public func quantizeFP8(
+    _ weights: [Float], rows: Int, columns: Int, format: FP8Format,
+    granularity: QuantScheme.Granularity, scaleType: QuantScheme.ScaleType = .f32
+) -> FP8Quantized {
+    weights.withUnsafeBufferPointer {
+        quantizeFP8($0, rows: rows, columns: columns, format: format, granularity: granularity, scaleType: scaleType)
+    }
+}

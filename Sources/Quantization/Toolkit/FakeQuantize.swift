@@ -6,10 +6,6 @@ public enum WeightMatrixError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(count: Int, rows: Int, columns: Int)
     /// A weight is NaN or infinite (flat index given).
     case nonFinite(index: Int, value: Float)
-    /// An importance vector does not have one positive finite entry per input column.
-    case invalidImportance(expected: Int, actual: Int)
-    /// The scheme is not implemented for this entry point.
-    case unsupported(String)
 
     /// A one-line message saying what is wrong.
     public var description: String {
@@ -18,10 +14,6 @@ public enum WeightMatrixError: Error, Equatable, CustomStringConvertible {
             return "weights hold \(count) values, expected \(rows) × \(columns)"
         case .nonFinite(let index, let value):
             return "weight \(index) is \(value); quantization needs finite weights"
-        case .invalidImportance(let expected, let actual):
-            return "importance has \(actual) values, expected \(expected) finite non-negative ones (one per column)"
-        case .unsupported(let what):
-            return what
         }
     }
 

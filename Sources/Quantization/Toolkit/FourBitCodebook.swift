@@ -171,3 +171,14 @@ public func quantizeBlockwise(
     return BlockwiseQuantized(rows: rows, columns: columns, codebook: codebook, granularity: granularity,
                               packedCodes: packed, absmax: absmax)
 }
+
+/// Array form of `quantizeBlockwise` (the buffer form documents the details).
+public func quantizeBlockwise(
+    _ weights: [Float], rows: Int, columns: Int, codebook: FourBitCodebook,
+    granularity: QuantScheme.Granularity, scaleType: QuantScheme.ScaleType = .f32, doubleQuant: Bool = false
+) -> BlockwiseQuantized {
+    weights.withUnsafeBufferPointer {
+        quantizeBlockwise($0, rows: rows, columns: columns, codebook: codebook, granularity: granularity, scaleType: scaleType,
+                          doubleQuant: doubleQuant)
+    }
+}

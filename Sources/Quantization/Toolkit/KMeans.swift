@@ -96,7 +96,7 @@ public func quantizeKMeans(
             for i in span {
                 if j % stride == 0 {
                     xs.append(weights[i])
-                    ws.append(importance.map { $0[i % columns] } ?? 1)
+                    if let importance { ws.append(importance[i % columns]) }
                 }
                 j += 1
             }
@@ -128,6 +128,18 @@ public func quantizeKMeans(
                            levels: StoredFloats(levels, as: scaleType, roundUp: false))
 }
 
+/// Array form of `quantizeKMeans` (the buffer form documents the details).
+public func quantizeKMeans(
+    _ weights: [Float], rows: Int, columns: Int, bits: Int,
+    granularity: QuantScheme.Granularity, scaleType: QuantScheme.ScaleType = .f32,
+    options: KMeansOptions = KMeansOptions()
+) -> KMeansQuantized {
+    weights.withUnsafeBufferPointer {
+        quantizeKMeans($0, rows: rows, columns: columns, bits: bits, granularity: granularity, scaleType: scaleType,
+                       options: options)
+    }
+}
+
 /// The index of the interval of sorted boundaries `mids` that `x` falls in (0…mids.count):
 /// the nearest of the levels the midpoints separate.
 @inline(__always)
@@ -140,17 +152,24 @@ func nearest(_ x: Float, _ mids: [Float]) -> Int {
     return lo
 }
 
-/// Weighted 1-D k-means: `k` ascending centers for the samples `xs` with weights `ws`.
+/// Weighted 1-D k-means: `k` ascending centers for the samples `xs` with weights `ws`
+/// (empty, all equal or none positive: every sample counts the same).
 ///
 /// In one dimension each cluster is a run of the sorted samples, so after one sort every
 /// Lloyd step costs O(k log n): the boundaries are binary searches for the midpoints, and
 /// the means come from prefix sums of weight and weight × value.
 func lloyd(_ xs: [Float], _ ws: [Float], k: Int, maxIterations: Int) -> [Float] {
-    let order = xs.indices.sorted { xs[$0] < xs[$1] }
-    let x = order.map { xs[$0] }
-    // Zero total weight falls back to equal weights.
-    let equal = !ws.contains { $0 > 0 }
-    let w = order.map { equal ? 1 : Double(ws[$0]) }
+    // Equal weights (or none positive) sort the values alone, the common and fast case.
+    let equal = !ws.contains { $0 > 0 } || !ws.contains { $0 != ws[0] }
+    let x: [Float], w: [Double]
+    if equal {
+        x = xs.sorted()
+        w = [Double](repeating: 1, count: x.count)
+    } else {
+        let order = xs.indices.sorted { xs[$0] < xs[$1] }
+        x = order.map { xs[$0] }
+        w = order.map { Double(ws[$0]) }
+    }
     var prefixW = [Double](repeating: 0, count: x.count + 1), prefixWX = prefixW
     for i in x.indices {
         prefixW[i + 1] = prefixW[i] + w[i]
