@@ -1,0 +1,187 @@
+/// A weight matrix quantized onto an integer grid in groups of input columns, as GPTQ and
+/// AWQ checkpoints store it.
+///
+/// Element `(r, c)` of the weight (`rows` output features × `columns` input features, the
+/// layout of a `Linear` weight) is
+///
+///     w[r, c] = (codes[r, c] − zeroPoints[r, g]) · scales[r, g],   g = groupIndex[c]
+///
+/// Codes and zero points are unsigned integers below `2^bits`. `groupIndex` is GPTQ's
+/// `g_idx`: the group each input column belongs to. Without act-order it is `c / groupSize`;
+/// with act-order (GPTQ's `desc_act`) columns are quantized in a permuted order and the
+/// groups follow that order, so `groupIndex` is any assignment with at most `groupSize`
+/// columns per group.
+///
+/// Per-channel quantization (one group spanning every column, written `group_size: -1` in a
+/// Hugging Face `quantization_config`) is `groupSize == columns`; the initializer accepts
+/// `-1` and stores `columns`.
+///
+/// `symmetric` means every zero point is `2^(bits−1)`, GPTQ's `sym=True` grid; kernels that
+/// serve symmetric checkpoints (Marlin, ExLlama's symmetric path) ignore the stored zero
+/// points and assume that value, so the initializer enforces it.
+public struct GroupQuantizedMatrix: Sendable, Equatable {
+    /// Output features (rows of the `[out, in]` weight).
+    public let rows: Int
+    /// Input features (columns of the `[out, in]` weight).
+    public let columns: Int
+    /// Bits per code: 2, 3, 4 or 8.
+    public let bits: Int
+    /// Input columns per group; `columns` for per-channel quantization.
+    public let groupSize: Int
+    /// Unsigned codes, row-major `[rows, columns]`, each below `2^bits`.
+    public var codes: [UInt8]
+    /// Scales, row-major `[rows, groups]`.
+    public var scales: [Float]
+    /// Unsigned zero points, row-major `[rows, groups]`, each below `2^bits`.
+    public var zeroPoints: [Int32]
+    /// The group of each input column (`g_idx`), `columns` entries, each below `groups`.
+    public var groupIndex: [Int32]
+    /// Whether the grid is symmetric (every zero point is `2^(bits−1)`).
+    public var symmetric: Bool
+
+    /// The bit widths a matrix may use.
+    public static let supportedBits: Set<Int> = [2, 3, 4, 8]
+
+    /// Number of groups per row: `ceil(columns / groupSize)`.
+    public var groups: Int { (columns + groupSize - 1) / groupSize }
+
+    /// Largest code, `2^bits − 1`.
+    public var maxCode: Int { (1 << bits) - 1 }
+
+    /// The zero point of a symmetric grid at `bits`: `2^(bits−1)`.
+    public static func symmetricZeroPoint(bits: Int) -> Int32 { Int32(1 << (bits - 1)) }
+
+    /// Whether the columns keep their natural order (`groupIndex[c] == c / groupSize`),
+    /// i.e. no act-order permutation.
+    public var hasIdentityGrouping: Bool {
+        groupIndex.indices.allSatisfy { groupIndex[$0] == Int32($0 / groupSize) }
+    }
+
+    /// The identity grouping `c / groupSize` for `columns` columns.
+    public static func identityGroupIndex(columns: Int, groupSize: Int) -> [Int32] {
+        (0..<columns).map { Int32($0 / groupSize) }
+    }
+
+    /// Creates a matrix after checking every invariant above.
+    ///
+    /// - Parameters:
+    ///   - groupSize: columns per group, or `-1` for per-channel (stored as `columns`).
+    ///   - groupIndex: `g_idx`; `nil` means the identity grouping.
+    /// - Throws: `GroupQuantizedMatrixError` naming the first violated invariant.
+    public init(rows: Int, columns: Int, bits: Int, groupSize: Int,
+                codes: [UInt8], scales: [Float], zeroPoints: [Int32],
+                groupIndex: [Int32]? = nil, symmetric: Bool) throws {
+        guard rows > 0, columns > 0 else {
+            throw GroupQuantizedMatrixError.invalidShape(rows: rows, columns: columns)
+        }
+        guard Self.supportedBits.contains(bits) else {
+            throw GroupQuantizedMatrixError.unsupportedBits(bits)
+        }
+        let size = groupSize == -1 ? columns : groupSize
+        guard size > 0 else { throw GroupQuantizedMatrixError.invalidGroupSize(groupSize) }
+        self.rows = rows
+        self.columns = columns
+        self.bits = bits
+        self.groupSize = size
+        self.codes = codes
+        self.scales = scales
+        self.zeroPoints = zeroPoints
+        self.groupIndex = groupIndex ?? Self.identityGroupIndex(columns: columns, groupSize: size)
+        self.symmetric = symmetric
+        try validate()
+    }
+
+    /// Checks the invariants that the mutable fields may have broken since `init`.
+    public func validate() throws {
+        let (r, c, g) = (rows, columns, groups)
+        func count(_ name: String, _ n: Int, _ want: Int) throws {
+            if n != want { throw GroupQuantizedMatrixError.wrongCount(field: name, count: n, expected: want) }
+        }
+        try count("codes", codes.count, r * c)
+        try count("scales", scales.count, r * g)
+        try count("zeroPoints", zeroPoints.count, r * g)
+        try count("groupIndex", groupIndex.count, c)
+        let limit = 1 << bits
+        if let i = codes.firstIndex(where: { Int($0) >= limit }) {
+            throw GroupQuantizedMatrixError.valueOutOfRange(field: "codes", index: i, value: Int(codes[i]), limit: limit)
+        }
+        if let i = zeroPoints.firstIndex(where: { $0 < 0 || Int($0) >= limit }) {
+            throw GroupQuantizedMatrixError.valueOutOfRange(field: "zeroPoints", index: i, value: Int(zeroPoints[i]), limit: limit)
+        }
+        if let i = groupIndex.firstIndex(where: { $0 < 0 || Int($0) >= g }) {
+            throw GroupQuantizedMatrixError.valueOutOfRange(field: "groupIndex", index: i, value: Int(groupIndex[i]), limit: g)
+        }
+        if let i = scales.firstIndex(where: { !$0.isFinite }) {
+            throw GroupQuantizedMatrixError.nonFiniteScale(index: i)
+        }
+        var perGroup = [Int](repeating: 0, count: g)
+        for gi in groupIndex { perGroup[Int(gi)] += 1 }
+        if let gi = perGroup.firstIndex(where: { $0 > groupSize }) {
+            throw GroupQuantizedMatrixError.groupTooLarge(group: gi, columns: perGroup[gi], groupSize: groupSize)
+        }
+        if symmetric {
+            let z = Self.symmetricZeroPoint(bits: bits)
+            if let i = zeroPoints.firstIndex(where: { $0 != z }) {
+                throw GroupQuantizedMatrixError.asymmetricZeroPoint(index: i, value: Int(zeroPoints[i]), expected: Int(z))
+            }
+        }
+    }
+
+    /// The f32 weight, row-major `[rows, columns]`.
+    public func dequantized() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        let g = groups
+        codes.withUnsafeBufferPointer { q in
+            scales.withUnsafeBufferPointer { s in
+                zeroPoints.withUnsafeBufferPointer { z in
+                    groupIndex.withUnsafeBufferPointer { gi in
+                        out.withUnsafeMutableBufferPointer { o in
+                            for r in 0..<rows {
+                                let row = r * columns, grow = r * g
+                                for c in 0..<columns {
+                                    let k = grow + Int(gi[c])
+                                    o[row + c] = Float(Int32(q[row + c]) - z[k]) * s[k]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Why a `GroupQuantizedMatrix` is invalid.
+public enum GroupQuantizedMatrixError: Error, Equatable, CustomStringConvertible {
+    /// Rows or columns are not positive.
+    case invalidShape(rows: Int, columns: Int)
+    /// Bits outside `GroupQuantizedMatrix.supportedBits`.
+    case unsupportedBits(Int)
+    /// A group size that is neither positive nor `-1`.
+    case invalidGroupSize(Int)
+    /// An array whose length does not match the shape.
+    case wrongCount(field: String, count: Int, expected: Int)
+    /// A code, zero point or group index outside `0..<limit`.
+    case valueOutOfRange(field: String, index: Int, value: Int, limit: Int)
+    /// A NaN or infinite scale.
+    case nonFiniteScale(index: Int)
+    /// More columns assigned to one group than `groupSize`.
+    case groupTooLarge(group: Int, columns: Int, groupSize: Int)
+    /// A symmetric matrix whose zero point is not `2^(bits−1)`.
+    case asymmetricZeroPoint(index: Int, value: Int, expected: Int)
+
+    /// A one-line explanation.
+    public var description: String {
+        switch self {
+        case let .invalidShape(r, c): return "invalid shape \(r)×\(c)"
+        case let .unsupportedBits(b): return "unsupported bit width \(b) (expected 2, 3, 4 or 8)"
+        case let .invalidGroupSize(g): return "invalid group size \(g) (expected a positive number or -1)"
+        case let .wrongCount(f, n, want): return "\(f) has \(n) entries, expected \(want)"
+        case let .valueOutOfRange(f, i, v, lim): return "\(f)[\(i)] = \(v) is outside 0..<\(lim)"
+        case let .nonFiniteScale(i): return "scales[\(i)] is not finite"
+        case let .groupTooLarge(g, n, size): return "group \(g) has \(n) columns, more than the group size \(size)"
+        case let .asymmetricZeroPoint(i, v, z): return "symmetric matrix has zeroPoints[\(i)] = \(v), expected \(z)"
+        }
+    }
+}
