@@ -1,3 +1,5 @@
+import Tensors
+
 /// A weight matrix quantized onto an integer grid in groups of input columns, as GPTQ and
 /// AWQ checkpoints store it.
 ///
@@ -152,6 +154,94 @@ public struct GroupQuantizedMatrix: Sendable, Equatable {
     }
 }
 
+extension GroupQuantizedMatrix {
+    /// The matrix with its rows reordered: row `r` of the result is row `sourceRow(r)` of
+    /// this one (codes, scales and zero points move together; `groupIndex` is per column
+    /// and stays). `sourceRow` must be a permutation of `0..<rows`.
+    public func permutingRows(_ sourceRow: (Int) -> Int) -> GroupQuantizedMatrix {
+        var out = self
+        let g = groups
+        for r in 0..<rows {
+            let s = sourceRow(r)
+            out.codes.replaceSubrange(r * columns..<(r + 1) * columns, with: codes[s * columns..<(s + 1) * columns])
+            out.scales.replaceSubrange(r * g..<(r + 1) * g, with: scales[s * g..<(s + 1) * g])
+            out.zeroPoints.replaceSubrange(r * g..<(r + 1) * g, with: zeroPoints[s * g..<(s + 1) * g])
+        }
+        return out
+    }
+
+    /// The matrix with every scale rounded to the nearest IEEE half (as GPTQ and AWQ
+    /// checkpoints store them), so that `dequantized()` gives what a reader of the file gets.
+    public func scalesRoundedToHalf() -> GroupQuantizedMatrix {
+        var out = self
+        out.scales = scales.map { Half.f16ToFloat(Half.floatToF16($0)) }
+        return out
+    }
+
+    /// Round-to-nearest onto the grid, group by group (no calibration): the baseline that
+    /// GPTQ and AWQ improve on, and a way to make checkpoints for tests and export.
+    ///
+    /// Each group's range is widened to include 0, as GPTQ's quantizer does, so zero is
+    /// exactly representable: asymmetric `scale = (max − min) / (2^bits − 1)`,
+    /// `zero = round(−min / scale)`; symmetric `scale = 2·max|w| / (2^bits − 1)`,
+    /// `zero = 2^(bits−1)`. An all-zero group gets scale 1. With `halfPrecisionScales` each
+    /// scale is rounded to f16 before the codes are computed, so the matrix survives a
+    /// checkpoint's f16 scales unchanged. `minimumZeroPoint` raises asymmetric zero points
+    /// to at least that value (1 keeps them storable in GPTQ's v1 "zero − 1" format).
+    ///
+    /// - Parameters:
+    ///   - weight: row-major `[rows, columns]`.
+    ///   - groupSize: columns per group, or `-1` for per-channel.
+    /// - Throws: `GroupQuantizedMatrixError` for a bad shape, bit width or group size, or a
+    ///   non-finite weight.
+    public static func roundToNearest(_ weight: [Float], rows: Int, columns: Int, bits: Int, groupSize: Int,
+                                      symmetric: Bool, halfPrecisionScales: Bool = true,
+                                      minimumZeroPoint: Int32 = 0) throws -> GroupQuantizedMatrix {
+        guard rows > 0, columns > 0 else { throw GroupQuantizedMatrixError.invalidShape(rows: rows, columns: columns) }
+        guard supportedBits.contains(bits) else { throw GroupQuantizedMatrixError.unsupportedBits(bits) }
+        guard weight.count == rows * columns else {
+            throw GroupQuantizedMatrixError.wrongCount(field: "weight", count: weight.count, expected: rows * columns)
+        }
+        let size = groupSize == -1 ? columns : groupSize
+        guard size > 0 else { throw GroupQuantizedMatrixError.invalidGroupSize(groupSize) }
+        if let i = weight.firstIndex(where: { !$0.isFinite }) { throw GroupQuantizedMatrixError.nonFiniteWeight(index: i) }
+        let groups = (columns + size - 1) / size
+        let maxq = Float((1 << bits) - 1)
+        var codes = [UInt8](repeating: 0, count: rows * columns)
+        var scales = [Float](repeating: 0, count: rows * groups)
+        var zeros = [Int32](repeating: 0, count: rows * groups)
+        for r in 0..<rows {
+            for g in 0..<groups {
+                let lo = r * columns + g * size, hi = r * columns + min((g + 1) * size, columns)
+                var mn: Float = 0, mx: Float = 0
+                for i in lo..<hi { mn = min(mn, weight[i]); mx = max(mx, weight[i]) }
+                var scale: Float
+                if symmetric {
+                    let a = max(-mn, mx)
+                    scale = a > 0 ? 2 * a / maxq : 1
+                } else {
+                    scale = mx > mn ? (mx - mn) / maxq : 1
+                }
+                if halfPrecisionScales {
+                    scale = Half.f16ToFloat(Half.floatToF16(scale))
+                    if scale == 0 { scale = Half.f16ToFloat(1) }  // below f16's range: its smallest step
+                }
+                let zero = symmetric ? Float(symmetricZeroPoint(bits: bits))
+                    : min(max((-mn / scale).rounded(), Float(minimumZeroPoint)), maxq)
+                guard scale.isFinite, scale > 0 else { throw GroupQuantizedMatrixError.nonFiniteScale(index: r * groups + g) }
+                scales[r * groups + g] = scale
+                zeros[r * groups + g] = Int32(zero)
+                for i in lo..<hi {
+                    let q = (weight[i] / scale).rounded() + zero
+                    codes[i] = UInt8(min(max(q, 0), maxq))
+                }
+            }
+        }
+        return try GroupQuantizedMatrix(rows: rows, columns: columns, bits: bits, groupSize: size, codes: codes,
+                                        scales: scales, zeroPoints: zeros, symmetric: symmetric)
+    }
+}
+
 /// Why a `GroupQuantizedMatrix` is invalid.
 public enum GroupQuantizedMatrixError: Error, Equatable, CustomStringConvertible {
     /// Rows or columns are not positive.
@@ -166,6 +256,8 @@ public enum GroupQuantizedMatrixError: Error, Equatable, CustomStringConvertible
     case valueOutOfRange(field: String, index: Int, value: Int, limit: Int)
     /// A NaN or infinite scale.
     case nonFiniteScale(index: Int)
+    /// A NaN or infinite weight given to `roundToNearest`.
+    case nonFiniteWeight(index: Int)
     /// More columns assigned to one group than `groupSize`.
     case groupTooLarge(group: Int, columns: Int, groupSize: Int)
     /// A symmetric matrix whose zero point is not `2^(bits−1)`.
@@ -180,6 +272,7 @@ public enum GroupQuantizedMatrixError: Error, Equatable, CustomStringConvertible
         case let .wrongCount(f, n, want): return "\(f) has \(n) entries, expected \(want)"
         case let .valueOutOfRange(f, i, v, lim): return "\(f)[\(i)] = \(v) is outside 0..<\(lim)"
         case let .nonFiniteScale(i): return "scales[\(i)] is not finite"
+        case let .nonFiniteWeight(i): return "weight[\(i)] is not finite"
         case let .groupTooLarge(g, n, size): return "group \(g) has \(n) columns, more than the group size \(size)"
         case let .asymmetricZeroPoint(i, v, z): return "symmetric matrix has zeroPoints[\(i)] = \(v), expected \(z)"
         }
