@@ -136,6 +136,16 @@ public struct HFQuantizedWriter {
         try writer.write(to: path)
     }
 
+    /// The tensors of `source` this writer can store quantized, in source order: the seven
+    /// block projections (`blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight`).
+    public static func quantizableLayers(of source: QuantizationSource) -> [String] {
+        source.tensors.map(\.name).filter { name in
+            let p = name.split(separator: ".")
+            return p.count == 4 && p[0] == "blk" && Int(p[1]) != nil && HFLlamaNames.linears.contains(String(p[2]))
+                && p[3] == "weight"
+        }
+    }
+
     private var torchDType: String {
         switch floatType {
         case .bf16: return "bfloat16"
