@@ -185,7 +185,7 @@ def main() -> int:
     if args.original:
         check_original(args.original, args.folder, t, weights, q["bits"], c)
     if args.transformers:
-        check_transformers(args.folder, weights, c)
+        check_transformers(args.folder, t, weights, c)
     print(f"{len(weights)} modules checked, {c.failures} failures")
     return 1 if c.failures else 0
 
@@ -224,23 +224,51 @@ def check_original(original: Path, folder: Path, t: dict, weights: dict, bits: i
             c.ok(f"tokenizer.json encodes a sample like the original ({len(a)} ids)")
 
 
-def check_transformers(folder: Path, weights: dict, c: Checker) -> None:
+def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -> None:
+    """Loads the folder with transformers (GPTQ kernels) and compares its logits with a
+    float model holding the numpy-dequantized weights."""
     try:
         import torch
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError as e:
         c.fail(f"--transformers: {e}")
         return
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), device_map="cpu", torch_dtype=torch.float16)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), device_map="cpu", dtype=torch.float32)
     except Exception as e:  # noqa: BLE001 - any loader failure is the finding
         c.fail(f"transformers could not load the folder: {type(e).__name__}: {e}")
         return
     c.ok(f"transformers loaded {type(model).__name__}")
+    config = AutoConfig.from_pretrained(str(folder))
+    config.quantization_config = None
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    reference = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()
+             if k.rsplit(".", 1)[-1] not in ("qweight", "qzeros", "scales", "g_idx")}
+    state.update({k: torch.from_numpy(v) for k, v in weights.items()})
+    missing, unexpected = reference.load_state_dict(state, strict=False)
+    missing = [m for m in missing if m != "lm_head.weight"]
+    if missing or unexpected:
+        c.fail(f"float reference model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return
+    ids = torch.tensor([[1, 504, 3458, 282, 4649, 314, 11303, 30, 378, 2365, 6354, 16438, 23875, 690, 260, 23790, 2767]])
+    ids = ids.clamp(max=config.vocab_size - 1)
     with torch.no_grad():
-        ids = torch.tensor([[1, 504, 3458, 282, 4649, 314]])
-        logits = model(ids).logits
-    c.ok(f"transformers forward: logits {tuple(logits.shape)}, finite {bool(torch.isfinite(logits).all())}")
+        try:
+            a = model(ids).logits.float()
+        except Exception as e:  # noqa: BLE001
+            c.fail(f"transformers forward with the GPTQ kernel failed: {type(e).__name__}: {e}")
+            return
+        b = reference(ids).logits.float()
+    diff = float((a - b).abs().max())
+    agree = int((a.argmax(-1) == b.argmax(-1)).sum())
+    message = (f"transformers GPTQ kernel vs float model of the unpacked weights: max |Δ logit| {diff:.4g}, "
+               f"top-1 agreement {agree}/{ids.shape[1]}")
+    if diff > 0.05 * float(b.abs().max()) or agree < ids.shape[1] - 1:
+        c.fail(message)
+    else:
+        c.ok(message)
 
 
 if __name__ == "__main__":
