@@ -22,6 +22,9 @@ zero_point, modules_to_not_convert).
   --original FOLDER  a floating-point Hugging Face folder of the same model: each
                      dequantized weight must be close to the original, the non-quantized
                      tensors must match it to f16 precision.
+  --transformers     also load the folder with transformers (needs torch, transformers and an
+                     AWQ backend such as gptqmodel) and compare its logits on a few tokens
+                     with a float model holding the unpacked weights.
 
 Prints one line per finding and exits 1 if anything is wrong.
 
@@ -104,6 +107,7 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--reference", type=Path)
     parser.add_argument("--original", type=Path)
+    parser.add_argument("--transformers", action="store_true")
     args = parser.parse_args()
     c = Checker()
 
@@ -172,6 +176,10 @@ def main() -> int:
             if b is None or a.shape != b.shape or not np.allclose(a, b.astype(np.float32), rtol=2 ** -10, atol=2 ** -24):
                 c.fail(f"{name} differs from the original beyond f16 rounding")
         c.ok(f"original: {len(plain)} non-quantized tensors match to f16 precision")
+    if args.transformers:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from check_gptq_checkpoint import check_transformers
+        check_transformers(args.folder, t, weights, c)
     print(f"{len(weights)} modules checked, {c.failures} failures")
     return 1 if c.failures else 0
 

@@ -27,7 +27,8 @@ and checked for shapes, dtypes, ranges and the config (bits, group_size, sym, de
                      it to f16 precision; with the `tokenizers` package, both tokenizer.json
                      files must encode a sample text identically.
   --transformers     also load the folder with transformers (needs torch, transformers and
-                     a GPTQ backend such as gptqmodel; not needed otherwise).
+                     a GPTQ backend such as gptqmodel; not needed otherwise) and compare its
+                     logits on a few tokens with a float model holding the unpacked weights.
 
 Prints one line per finding and exits 1 if anything is wrong.
 
@@ -225,8 +226,8 @@ def check_original(original: Path, folder: Path, t: dict, weights: dict, bits: i
 
 
 def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -> None:
-    """Loads the folder with transformers (GPTQ kernels) and compares its logits with a
-    float model holding the numpy-dequantized weights."""
+    """Loads the folder with transformers (its GPTQ/AWQ kernels) and compares its logits
+    with a float model holding the numpy-dequantized weights. Shared with check_awq_checkpoint.py."""
     try:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -258,12 +259,12 @@ def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -
         try:
             a = model(ids).logits.float()
         except Exception as e:  # noqa: BLE001
-            c.fail(f"transformers forward with the GPTQ kernel failed: {type(e).__name__}: {e}")
+            c.fail(f"transformers forward with the quantized kernel failed: {type(e).__name__}: {e}")
             return
         b = reference(ids).logits.float()
     diff = float((a - b).abs().max())
     agree = int((a.argmax(-1) == b.argmax(-1)).sum())
-    message = (f"transformers GPTQ kernel vs float model of the unpacked weights: max |Δ logit| {diff:.4g}, "
+    message = (f"transformers quantized kernel vs float model of the unpacked weights: max |Δ logit| {diff:.4g}, "
                f"top-1 agreement {agree}/{ids.shape[1]}")
     if diff > 0.05 * float(b.abs().max()) or agree < ids.shape[1] - 1:
         c.fail(message)

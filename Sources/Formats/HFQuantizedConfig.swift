@@ -42,6 +42,10 @@ public struct HFQuantizationConfig: Sendable, Equatable {
     public var descAct: Bool
     /// Hugging Face module names (`model.layers.0.mlp.down_proj`) kept in floating point.
     public var notQuantized: [String]
+    /// GPTQ's `modules_in_block_to_quantize` (module suffixes such as `mlp.up_proj`, the
+    /// same in every block), written when some projections stay in floating point and the
+    /// same ones do in every block: transformers/optimum read only this list, not `dynamic`.
+    public var modulesInBlockToQuantize: [String]?
 
     /// A configuration from its parts.
     public init(format: HFQuantizedFormat, bits: Int, groupSize: Int, symmetric: Bool, descAct: Bool = false,
@@ -52,6 +56,7 @@ public struct HFQuantizationConfig: Sendable, Equatable {
         self.symmetric = symmetric
         self.descAct = descAct
         self.notQuantized = notQuantized
+        modulesInBlockToQuantize = nil
     }
 
     /// The number of groups a row of `columns` inputs has.
@@ -103,6 +108,8 @@ public struct HFQuantizationConfig: Sendable, Equatable {
             if let s = item.stringValue { skipped.append(s) }
         }
         notQuantized = skipped
+        modulesInBlockToQuantize = q["modules_in_block_to_quantize"]?.arrayValue?
+            .flatMap { $0.arrayValue ?? [] }.compactMap(\.stringValue)
     }
 
     /// The `quantization_config` object written into `config.json`.
@@ -130,11 +137,14 @@ public struct HFQuantizationConfig: Sendable, Equatable {
         let dynamic: JSONValue = notQuantized.isEmpty ? .null : .object(notQuantized.map {
             JSONMember(key: "-:^" + NSRegularExpression.escapedPattern(for: $0) + "$", value: .object([]))
         })
-        return [("bits", .int(bits)), ("checkpoint_format", .string(format.rawValue)), ("damp_percent", .number("0.01")),
+        let members: [(String, JSONValue)] = [("bits", .int(bits)), ("checkpoint_format", .string(format.rawValue)), ("damp_percent", .number("0.01")),
                 ("desc_act", .bool(descAct)), ("dynamic", dynamic), ("group_size", .int(groupSize)),
-                ("lm_head", .bool(false)), ("meta", .object([JSONMember(key: "quantizer", value: .array([.string(quantizer)]))])),
+                ("lm_head", .bool(false)),
+                ("modules_in_block_to_quantize", modulesInBlockToQuantize.map { .array([.array($0.map { .string($0) })]) } ?? .null),
+                ("meta", .object([JSONMember(key: "quantizer", value: .array([.string(quantizer)]))])),
                 ("pack_dtype", .string("int32")), ("quant_method", .string("gptq")), ("static_groups", .bool(false)),
                 ("sym", .bool(symmetric)), ("true_sequential", .bool(true))]
+        return members.sorted { $0.0 < $1.0 }
     }
 }
 

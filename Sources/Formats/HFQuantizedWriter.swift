@@ -81,6 +81,18 @@ public struct HFQuantizedWriter {
         if !config.notQuantized.isEmpty {
             notes.append("\(config.notQuantized.count) of \(linearNames.count) block projections are not quantized "
                 + "(listed in quantization_config\(format == .awq ? ".modules_to_not_convert" : ".dynamic"))")
+            if format != .awq {
+                // transformers/optimum read only modules_in_block_to_quantize, one list for every block.
+                let kinds = HFLlamaNames.linears.filter { kind in linearNames.contains { $0.hasSuffix(".\(kind).weight") } }
+                let perBlock = (0..<model.layerCount).map { l in kinds.filter { layers["blk.\(l).\($0).weight"] != nil } }
+                if Set(perBlock.map { $0.joined(separator: ",") }).count == 1 {
+                    config.modulesInBlockToQuantize = perBlock[0].compactMap { HFLlamaNames.module(gguf: "blk.0.\($0).weight") }
+                        .map { String($0.dropFirst("model.layers.0.".count)) }
+                } else {
+                    notes.append("the unquantized projections differ between blocks: GPTQModel and vLLM honour "
+                        + "quantization_config.dynamic, transformers/optimum do not")
+                }
+            }
         }
 
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

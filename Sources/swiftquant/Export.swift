@@ -24,6 +24,7 @@ struct ExportHF: ParsableCommand {
         Examples:
           swiftquant export-hf SmolLM2-135M-Instruct.Q4_1.gguf smol-gptq --format gptq --scheme int4-asym-g128
           swiftquant export-hf hf-folder smol-awq --format awq --scheme int4-asym-g64 --dump-reference ref.safetensors
+          swiftquant export-hf in.gguf out --format gptq --scheme int3-asym-g64 --keep-float 'blk\\.(0|29)\\.'
         """)
 
     @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
@@ -35,6 +36,9 @@ struct ExportHF: ParsableCommand {
     @Option(name: .customLong("dump-reference"),
             help: "Also write the dequantized weights (f32, Hugging Face names) to this safetensors file.")
     var dumpReference: String?
+    @Option(name: .customLong("keep-float"), parsing: .singleValue,
+            help: "Leave projections whose GGUF name matches this regex unquantized (e.g. 'blk\\.0\\.'); repeatable.")
+    var keepFloat: [String] = []
     @OptionGroup var compute: ComputeOptions
 
     /// A parsed `--scheme`.
@@ -68,7 +72,14 @@ struct ExportHF: ParsableCommand {
             throw ValidationError("--float-type '\(floatType)': expected f16, bf16 or f32")
         }
         let source = try Quantize.openSource(input)
-        let projections = Set(HFQuantizedWriter.quantizableLayers(of: source))
+        let keep = try keepFloat.map { pattern in
+            do { return try NSRegularExpression(pattern: pattern) } catch {
+                throw ValidationError("--keep-float '\(pattern)' is not a valid regular expression")
+            }
+        }
+        let projections = Set(HFQuantizedWriter.quantizableLayers(of: source).filter { name in
+            !keep.contains { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }
+        })
         let start = Date()
         let progress = Progress("export-hf", total: projections.count, quiet: compute.quiet)
         var layers: [String: GroupQuantizedMatrix] = [:]

@@ -140,7 +140,10 @@ enum TinyHFSource {
             try TinyHFSource.withFolder { folder in
                 let summary = try HFQuantizedWriter(format: format, floatType: .f32).write(source: source, layers: layers, to: folder)
                 #expect(summary.config.notQuantized == ["model.layers.1.mlp.down_proj"])
-                #expect(summary.notes.count == 1)
+                // Block 0 keeps its down_proj quantized and block 1 does not: GPTQ notes that
+                // transformers ignores `dynamic`.
+                #expect(summary.notes.count == (format == .awq ? 1 : 2))
+                #expect(summary.config.modulesInBlockToQuantize == nil)
                 let config = try String(contentsOfFile: folder + "/config.json", encoding: .utf8)
                 #expect(config.contains(format == .awq ? "\"model.layers.1.mlp.down_proj\"" : "\"-:^model\\\\.layers\\\\.1\\\\.mlp\\\\.down_proj$\""))
                 let checkpoint = try HFQuantizedCheckpoint(folder: folder)
@@ -149,6 +152,19 @@ enum TinyHFSource {
                 let down = try #require(loaded.tensors.first { $0.name == "blk.1.ffn_down.weight" })
                 #expect(try down.decode() == source.tensors.first { $0.name == "blk.1.ffn_down.weight" }!.decode())
             }
+        }
+    }
+
+    @Test func theSameProjectionsLeftOutOfEveryBlockAreListedForTransformers() throws {
+        var layers = try TinyHFSource.layers(bits: 4, groupSize: 32, actOrder: false, minimumZero: 1)
+        layers["blk.0.ffn_down.weight"] = nil
+        layers["blk.1.ffn_down.weight"] = nil
+        try TinyHFSource.withFolder { folder in
+            let summary = try HFQuantizedWriter(format: .gptq).write(source: TinyHFSource.make(), layers: layers, to: folder)
+            #expect(summary.notes.count == 1)
+            let expected = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj"]
+            #expect(summary.config.modulesInBlockToQuantize == expected)
+            #expect(try HFQuantizedCheckpoint(folder: folder).config.modulesInBlockToQuantize == expected)
         }
     }
 
