@@ -61,6 +61,9 @@ public struct GGUFQuantizer {
             if let t = input.tensors.first(where: { $0.name == name }), t.shape.count == 2, imp.count != t.shape[1] {
                 throw QuantizeError.badImportance(tensor: name, expected: t.shape[1], actual: imp.count)
             }
+            if let j = imp.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                throw QuantizeError.invalidImportance(tensor: name, index: j, value: imp[j])
+            }
         }
         var writer = GGUFWriter(metadata: input.metadata)
         writer.setValue(.uint32(UInt32(recipe.mix.fileType)), forKey: "general.file_type")
@@ -80,6 +83,9 @@ public struct GGUFQuantizer {
                 let imp = importance[t.name]
                 data = .fill { out in
                     let x = try t.decode()
+                    if let j = x.firstIndex(where: { !$0.isFinite }) {
+                        throw QuantizeError.nonFiniteWeight(path: input.path, tensor: t.name, index: j, value: x[j])
+                    }
                     let rowLength = t.shape.last ?? t.elementCount
                     let q = try Codecs.quantize(choice.type, x, rowLength: rowLength, importance: imp)
                     out.copyBytes(from: q)

@@ -69,6 +69,7 @@ public struct QuantizationSource {
 
 /// Why a quantization could not run.
 public enum QuantizeError: Error, CustomStringConvertible, Equatable {
+    public static func == (a: QuantizeError, b: QuantizeError) -> Bool { a.description == b.description }
     /// The input's weights are already quantized and `--allow-requantize` was not given.
     case alreadyQuantized(path: String, tensor: String, type: String)
     /// A tensor's type cannot be decoded.
@@ -79,6 +80,10 @@ public enum QuantizeError: Error, CustomStringConvertible, Equatable {
     case badImportance(tensor: String, expected: Int, actual: Int)
     /// A checkpoint that cannot be mapped to GGUF (missing config, tensor, or tokenizer).
     case unsupportedInput(path: String, reason: String)
+    /// A weight of the input is NaN or infinite (no grid can represent it; the file is corrupt).
+    case nonFiniteWeight(path: String, tensor: String, index: Int, value: Float)
+    /// An importance vector holds a NaN, infinite or negative value.
+    case invalidImportance(tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -88,6 +93,10 @@ public enum QuantizeError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedTarget(type): return "cannot quantize to \(type) yet"
         case let .badImportance(tensor, e, a): return "importance for \(tensor) has \(a) values; its rows have \(e)"
         case let .unsupportedInput(path, reason): return "\(path): \(reason)"
+        case let .nonFiniteWeight(path, tensor, index, value):
+            return "\(path): tensor \(tensor) has a non-finite weight (\(value)) at element \(index); refusing to quantize it"
+        case let .invalidImportance(tensor, index, value):
+            return "importance for \(tensor) has an invalid value (\(value)) at column \(index); it must be finite and ≥ 0"
         }
     }
 }

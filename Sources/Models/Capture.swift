@@ -84,3 +84,68 @@ extension LlamaModel {
         return true
     }
 }
+
+/// Keeps the first `maxRows` input rows seen by each named layer (raw activations, for
+/// choosing and comparing quantization ranges). Memory is bounded by `maxRows` per layer.
+public final class ActivationSamples: @unchecked Sendable {
+    private let lock = NSLock()
+    /// Rows kept per layer.
+    public let maxRows: Int
+    /// Row-major samples `[rows, columns]` by layer name.
+    public private(set) var rows: [String: [Float]] = [:]
+    /// Row width by layer name.
+    public private(set) var columns: [String: Int] = [:]
+
+    /// An empty store keeping up to `maxRows` rows per layer.
+    public init(maxRows: Int) { self.maxRows = maxRows }
+
+    /// Appends input rows of layer `name` until it holds `maxRows`.
+    public func add(_ name: String, _ x: UnsafePointer<Float>, rows n: Int, columns c: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        let have = (rows[name]?.count ?? 0) / c
+        let take = min(n, maxRows - have)
+        guard take > 0 else { return }
+        rows[name, default: []].append(contentsOf: UnsafeBufferPointer(start: x, count: take * c))
+        columns[name] = c
+    }
+}
+
+/// A linear layer that keeps samples of its inputs before running.
+public struct SamplingLinear: Linear {
+    /// The wrapped layer.
+    public let base: any Linear
+    /// The name the samples are filed under.
+    public let name: String
+    /// Where they go.
+    public let samples: ActivationSamples
+    public var inFeatures: Int { base.inFeatures }
+    public var outFeatures: Int { base.outFeatures }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        samples.add(name, x, rows: rows, columns: inFeatures)
+        base.forward(x, rows: rows, into: y)
+    }
+}
+
+extension LlamaModel {
+    /// The GGUF weight names of every block's linear layers, block by block.
+    public var linearNames: [String] { blocks.indices.flatMap { Self.linearSlots($0).map(\.0) } }
+
+    /// Block linear layer `name` (a GGUF weight name), or the head for `output.weight`.
+    public func linear(named name: String) -> (any Linear)? {
+        if name == "output.weight" { return head }
+        guard let l = blocks.indices.first(where: { name.hasPrefix("blk.\($0).") }),
+              let slot = Self.linearSlots(l).first(where: { $0.0 == name }) else { return nil }
+        return blocks[l][keyPath: slot.1]
+    }
+
+    /// Wraps the block linears whose names pass `include` so that their inputs are sampled.
+    public func sampleInputs(into samples: ActivationSamples, where include: (String) -> Bool) {
+        for name in linearNames where include(name) {
+            if let layer = linear(named: name) {
+                replaceLinear(named: name, with: SamplingLinear(base: layer, name: name, samples: samples))
+            }
+        }
+    }
+}

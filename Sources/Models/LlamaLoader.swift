@@ -55,6 +55,14 @@ public enum LlamaLoader {
             guard t.shape == shape else {
                 throw ModelError.wrongShape(path: file.path, name: name, expected: shape, actual: t.shape)
             }
+            return try checked(t)
+        }
+        /// Every tensor the model uses is scanned once for NaN/inf floats and block scales
+        /// (as llama.cpp's row validation does), so corruption fails the load, not the output.
+        func checked(_ t: GGUFTensorInfo) throws -> GGUFTensorInfo {
+            if let bad = Codecs.firstCorruptBlock(t.type, bytes: file.data(for: t), count: t.elementCount) {
+                throw ModelError.corruptTensor(path: file.path, name: t.name, reason: bad.description)
+            }
             return t
         }
         func storage(_ t: GGUFTensorInfo) throws -> FloatStorage {

@@ -13,6 +13,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case wrongShape(path: String, name: String, expected: [Int], actual: [Int])
     /// A tensor's storage type cannot be used (no decoder for it).
     case unsupportedTensorType(path: String, name: String, type: String)
+    /// A tensor's stored floats are corrupt (NaN or infinite weight or block scale).
+    case corruptTensor(path: String, name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .missingTensor(path, name): return "\(path): missing tensor \(name)"
         case let .wrongShape(path, name, e, a): return "\(path): tensor \(name) has shape \(a), expected \(e)"
         case let .unsupportedTensorType(path, name, t): return "\(path): tensor \(name) has type \(t), which cannot be decoded"
+        case let .corruptTensor(path, name, reason): return "\(path): tensor \(name) is corrupt: \(reason)"
         }
     }
 }
