@@ -178,16 +178,51 @@ extension GroupQuantizedMatrix {
         return out
     }
 
+    /// The matrix of a toolkit affine quantization: codes and zero points made unsigned
+    /// (`AffineGrid.unsignedCode`, `unsignedZeroPoint`: a symmetric grid's codes move up by
+    /// `2^(bits−1)`, its zero point becomes `2^(bits−1)`), one group per row for `.channel`
+    /// and `.tensor` granularity (the tensor's parameters repeated on every row).
+    /// - Throws: `GroupQuantizedMatrixError` when the grid's bits are not 2, 3, 4 or 8 or a
+    ///   code is out of range.
+    public init(_ q: AffineQuantized) throws {
+        let grid = q.grid
+        let groupSize: Int, groups: Int
+        switch q.granularity {
+        case .group(let g): groupSize = g; groups = q.groupsPerRow
+        case .channel, .tensor: groupSize = q.columns; groups = 1
+        }
+        var scales = [Float](repeating: 0, count: q.rows * groups)
+        var zeros = [Int32](repeating: 0, count: q.rows * groups)
+        for r in 0..<q.rows {
+            for k in 0..<groups {
+                let p = q.parameters(row: r, column: k * groupSize)
+                scales[r * groups + k] = p.scale
+                zeros[r * groups + k] = Int32(bitPattern: grid.unsignedZeroPoint(p))
+            }
+        }
+        let limit = 1 << grid.bits
+        var codes = [UInt8](repeating: 0, count: q.codes.count)
+        for (i, c) in q.codes.enumerated() {
+            let u = Int(c) + Int(grid.unsignedOffset)
+            guard u >= 0, u < limit else {
+                throw GroupQuantizedMatrixError.valueOutOfRange(field: "codes", index: i, value: u, limit: limit)
+            }
+            codes[i] = UInt8(u)
+        }
+        try self.init(rows: q.rows, columns: q.columns, bits: grid.bits, groupSize: groupSize, codes: codes,
+                      scales: scales, zeroPoints: zeros, symmetric: grid.symmetric)
+    }
+
     /// Round-to-nearest onto the grid, group by group (no calibration): the baseline that
     /// GPTQ and AWQ improve on, and a way to make checkpoints for tests and export.
     ///
-    /// Each group's range is widened to include 0, as GPTQ's quantizer does, so zero is
-    /// exactly representable: asymmetric `scale = (max − min) / (2^bits − 1)`,
-    /// `zero = round(−min / scale)`; symmetric `scale = 2·max|w| / (2^bits − 1)`,
-    /// `zero = 2^(bits−1)`. An all-zero group gets scale 1. With `halfPrecisionScales` each
-    /// scale is rounded to f16 before the codes are computed, so the matrix survives a
-    /// checkpoint's f16 scales unchanged. `minimumZeroPoint` raises asymmetric zero points
-    /// to at least that value (1 keeps them storable in GPTQ's v1 "zero − 1" format).
+    /// The toolkit's `quantizeAffine` on an `AffineGrid` (its conventions: each group's
+    /// range widened to include 0, ties to even, a symmetric grid's restricted range
+    /// `±(2^(bits−1) − 1)` stored with zero point `2^(bits−1)`), then `init(_:)`. With
+    /// `halfPrecisionScales` each scale is rounded up to an f16 before the codes are
+    /// computed, so the matrix survives a checkpoint's f16 scales unchanged.
+    /// `minimumZeroPoint` raises asymmetric zero points to at least that value, the group's
+    /// codes recomputed (1 keeps them storable in GPTQ's v1 "zero − 1" format).
     ///
     /// - Parameters:
     ///   - weight: row-major `[rows, columns]`.
@@ -202,43 +237,24 @@ extension GroupQuantizedMatrix {
         guard weight.count == rows * columns else {
             throw GroupQuantizedMatrixError.wrongCount(field: "weight", count: weight.count, expected: rows * columns)
         }
-        let size = groupSize == -1 ? columns : groupSize
-        guard size > 0 else { throw GroupQuantizedMatrixError.invalidGroupSize(groupSize) }
+        guard groupSize == -1 || groupSize > 0 else { throw GroupQuantizedMatrixError.invalidGroupSize(groupSize) }
         if let i = weight.firstIndex(where: { !$0.isFinite }) { throw GroupQuantizedMatrixError.nonFiniteWeight(index: i) }
-        let groups = (columns + size - 1) / size
-        let maxq = Float((1 << bits) - 1)
-        var codes = [UInt8](repeating: 0, count: rows * columns)
-        var scales = [Float](repeating: 0, count: rows * groups)
-        var zeros = [Int32](repeating: 0, count: rows * groups)
-        for r in 0..<rows {
-            for g in 0..<groups {
-                let lo = r * columns + g * size, hi = r * columns + min((g + 1) * size, columns)
-                var mn: Float = 0, mx: Float = 0
-                for i in lo..<hi { mn = min(mn, weight[i]); mx = max(mx, weight[i]) }
-                var scale: Float
-                if symmetric {
-                    let a = max(-mn, mx)
-                    scale = a > 0 ? 2 * a / maxq : 1
-                } else {
-                    scale = mx > mn ? (mx - mn) / maxq : 1
-                }
-                if halfPrecisionScales {
-                    scale = Half.f16ToFloat(Half.floatToF16(scale))
-                    if scale == 0 { scale = Half.f16ToFloat(1) }  // below f16's range: its smallest step
-                }
-                let zero = symmetric ? Float(symmetricZeroPoint(bits: bits))
-                    : min(max((-mn / scale).rounded(), Float(minimumZeroPoint)), maxq)
-                guard scale.isFinite, scale > 0 else { throw GroupQuantizedMatrixError.nonFiniteScale(index: r * groups + g) }
-                scales[r * groups + g] = scale
-                zeros[r * groups + g] = Int32(zero)
-                for i in lo..<hi {
-                    let q = (weight[i] / scale).rounded() + zero
-                    codes[i] = UInt8(min(max(q, 0), maxq))
-                }
+        let grid = AffineGrid(bits: bits, symmetric: symmetric)
+        let q = quantizeAffine(weight, rows: rows, columns: columns, grid: grid,
+                               granularity: groupSize == -1 || groupSize >= columns ? .channel : .group(groupSize),
+                               scaleType: halfPrecisionScales ? .f16 : .f32)
+        var m = try GroupQuantizedMatrix(q)
+        if !symmetric && minimumZeroPoint > 0 {
+            let g = m.groups, size = m.groupSize
+            for k in m.zeroPoints.indices where m.zeroPoints[k] < minimumZeroPoint {
+                let z = min(minimumZeroPoint, Int32(m.maxCode))
+                m.zeroPoints[k] = z
+                let r = k / g, lo = r * columns + (k % g) * size, hi = r * columns + min((k % g + 1) * size, columns)
+                let p = AffineParameters(scale: m.scales[k], zeroPoint: z)
+                for i in lo..<hi { m.codes[i] = UInt8(grid.code(weight[i], p)) }
             }
         }
-        return try GroupQuantizedMatrix(rows: rows, columns: columns, bits: bits, groupSize: size, codes: codes,
-                                        scales: scales, zeroPoints: zeros, symmetric: symmetric)
+        return m
     }
 }
 
