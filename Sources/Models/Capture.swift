@@ -1,12 +1,17 @@
 import Foundation
 import Tensors
 
-/// Accumulates, per named linear layer, Σ x² of every input column over the tokens that
-/// pass through it — the statistics of an importance matrix — and the token count.
+/// Accumulates, per named linear layer, per-column statistics of the inputs that pass
+/// through it: Σ x² (an importance matrix), Σ |x| (AWQ's mean magnitude) and max |x|
+/// (SmoothQuant's and LLM.int8()'s ranges), and the token count.
 public final class ActivationStatistics: @unchecked Sendable {
     private let lock = NSLock()
     /// Σ x² per column, by layer name.
     public private(set) var sumSquares: [String: [Double]] = [:]
+    /// Σ |x| per column, by layer name.
+    public private(set) var sumAbs: [String: [Double]] = [:]
+    /// max |x| per column, by layer name.
+    public private(set) var maxAbs: [String: [Float]] = [:]
     /// Tokens seen, by layer name.
     public private(set) var counts: [String: Int] = [:]
     /// Batches smaller than this are ignored (llama.cpp skips single-token decoding steps too).
@@ -18,20 +23,41 @@ public final class ActivationStatistics: @unchecked Sendable {
     /// Adds `rows` input rows of width `columns` for layer `name`.
     public func add(_ name: String, _ x: UnsafePointer<Float>, rows: Int, columns: Int) {
         guard rows >= minimumRows else { return }
-        var local = [Double](repeating: 0, count: columns)
+        var sq = [Double](repeating: 0, count: columns)
+        var ab = [Double](repeating: 0, count: columns)
+        var mx = [Float](repeating: 0, count: columns)
         for r in 0..<rows {
             let row = x + r * columns
-            for c in 0..<columns { local[c] += Double(row[c] * row[c]) }
+            for c in 0..<columns {
+                let v = row[c], a = abs(v)
+                sq[c] += Double(v * v)
+                ab[c] += Double(a)
+                mx[c] = max(mx[c], a)
+            }
         }
         lock.lock()
         defer { lock.unlock() }
-        if var s = sumSquares[name] {
-            for c in 0..<columns { s[c] += local[c] }
+        if var s = sumSquares[name], var a = sumAbs[name], var m = maxAbs[name] {
+            for c in 0..<columns {
+                s[c] += sq[c]
+                a[c] += ab[c]
+                m[c] = max(m[c], mx[c])
+            }
             sumSquares[name] = s
+            sumAbs[name] = a
+            maxAbs[name] = m
         } else {
-            sumSquares[name] = local
+            sumSquares[name] = sq
+            sumAbs[name] = ab
+            maxAbs[name] = mx
         }
         counts[name, default: 0] += rows
+    }
+
+    /// Mean |x| per column of layer `name` (nil if it saw no tokens).
+    public func meanAbs(_ name: String) -> [Float]? {
+        guard let a = sumAbs[name], let n = counts[name], n > 0 else { return nil }
+        return a.map { Float($0 / Double(n)) }
     }
 }
 

@@ -37,6 +37,8 @@ public enum FoldError: Error, CustomStringConvertible, Equatable {
     case wrongLength(point: FoldPoint, expected: Int, actual: Int)
     /// A scale is zero, negative or not finite.
     case invalidScale(index: Int, value: Float)
+    /// No calibration statistics were gathered for a layer the method needs.
+    case noStatistics(layer: String)
 
     /// A one-line message.
     public var description: String {
@@ -44,6 +46,7 @@ public enum FoldError: Error, CustomStringConvertible, Equatable {
         case .notDense(let l): return "layer \(l) does not hold f32 weights; scales fold only into full-precision layers"
         case let .wrongLength(p, e, a): return "\(p.rawValue) scales need \(e) values, got \(a)"
         case let .invalidScale(i, v): return "scale \(i) is \(v); scales must be positive and finite"
+        case .noStatistics(let l): return "no calibration statistics for \(l); run calibration text through the model first"
         }
     }
 }
