@@ -213,6 +213,55 @@ extension GroupQuantizedMatrix {
                       scales: scales, zeroPoints: zeros, symmetric: grid.symmetric)
     }
 
+    /// GPTQ's output on a toolkit integer grid (`GPTQ.quantize` with an `AffineGPTQGrid`) as
+    /// a matrix to write: each rounded weight's code recovered from its group's parameters,
+    /// `g_idx` as GPTQ chose it (act-order included), codes and zero points made unsigned as
+    /// in `init(_: AffineQuantized)`.
+    /// - Throws: `GroupQuantizedMatrixError` for bits other than 2, 3, 4, 8, parameters that do
+    ///   not match the shape, or a code out of range.
+    public init(_ result: GPTQResult<AffineParameters>, grid: AffineGPTQGrid, rows: Int, columns: Int) throws {
+        let affine = grid.grid
+        guard Self.supportedBits.contains(affine.bits) else { throw GroupQuantizedMatrixError.unsupportedBits(affine.bits) }
+        guard rows > 0, columns > 0 else { throw GroupQuantizedMatrixError.invalidShape(rows: rows, columns: columns) }
+        guard result.weights.count == rows * columns, result.groupIndex.count == columns else {
+            throw GroupQuantizedMatrixError.wrongCount(field: "weights", count: result.weights.count, expected: rows * columns)
+        }
+        let groups = result.groupParameters.count
+        if let g = result.groupParameters.firstIndex(where: { $0.count != rows }) {
+            throw GroupQuantizedMatrixError.wrongCount(field: "groupParameters[\(g)]", count: result.groupParameters[g].count,
+                                                      expected: rows)
+        }
+        if let c = result.groupIndex.firstIndex(where: { $0 < 0 || Int($0) >= groups }) {
+            throw GroupQuantizedMatrixError.valueOutOfRange(field: "groupIndex", index: c, value: Int(result.groupIndex[c]),
+                                                           limit: groups)
+        }
+        var scales = [Float](repeating: 0, count: rows * groups)
+        var zeros = [Int32](repeating: 0, count: rows * groups)
+        for g in 0..<groups {
+            for r in 0..<rows {
+                let p = result.groupParameters[g][r]
+                scales[r * groups + g] = p.scale
+                zeros[r * groups + g] = Int32(bitPattern: affine.unsignedZeroPoint(p))
+            }
+        }
+        var codes = [UInt8](repeating: 0, count: rows * columns)
+        let limit = 1 << affine.bits
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let i = r * columns + c
+                let p = result.groupParameters[Int(result.groupIndex[c])][r]
+                let u = Int(affine.code(result.weights[i], p)) + Int(affine.unsignedOffset)
+                guard u >= 0, u < limit else {
+                    throw GroupQuantizedMatrixError.valueOutOfRange(field: "codes", index: i, value: u, limit: limit)
+                }
+                codes[i] = UInt8(u)
+            }
+        }
+        try self.init(rows: rows, columns: columns, bits: affine.bits,
+                      groupSize: grid.groupSize > 0 ? min(grid.groupSize, columns) : columns, codes: codes,
+                      scales: scales, zeroPoints: zeros, groupIndex: result.groupIndex, symmetric: affine.symmetric)
+    }
+
     /// Round-to-nearest onto the grid, group by group (no calibration): the baseline that
     /// GPTQ and AWQ improve on, and a way to make checkpoints for tests and export.
     ///

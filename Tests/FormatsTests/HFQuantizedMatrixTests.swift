@@ -81,6 +81,24 @@ import Tensors
         #expect(throws: GroupQuantizedMatrixError.unsupportedBits(6)) { try GroupQuantizedMatrix(tooWide) }
     }
 
+    @Test(arguments: [("int4-asym-g32", true), ("int3-sym-g32", true), ("int8-asym-channel", false), ("int2-asym-g16", false)])
+    func gptqResultsConvertExactly(scheme: String, actOrder: Bool) throws {
+        var rng = HFQuantizedRandom(state: 17)
+        let rows = 32, columns = 64, samples = 128
+        let w = (0..<rows * columns).map { _ in rng.float() - 0.5 }
+        let x = (0..<samples * columns).map { i in (rng.float() - 0.5) * Float(1 + i % columns % 5) }
+        var h = [Float](repeating: 0, count: columns * columns)
+        for s in 0..<samples { for i in 0..<columns { for j in 0..<columns { h[i * columns + j] += 2 * x[s * columns + i] * x[s * columns + j] / Float(samples) } } }
+        let grid = try #require(AffineGPTQGrid(try QuantScheme(parsing: scheme)))
+        var options = GPTQOptions()
+        options.actOrder = actOrder
+        let result = try GPTQ.quantize(weights: w, rows: rows, columns: columns, hessian: h, grid: grid, options: options)
+        let m = try GroupQuantizedMatrix(result, grid: grid, rows: rows, columns: columns)
+        #expect(m.dequantized() == result.weights)
+        #expect(m.groupIndex == result.groupIndex && m.hasIdentityGrouping == !actOrder)
+        #expect(m.symmetric == grid.grid.symmetric)
+    }
+
     @Test func rowsPermute() throws {
         var rng = HFQuantizedRandom(state: 9)
         let m = try rng.matrix(rows: 4, columns: 32, bits: 4, groupSize: 16)
