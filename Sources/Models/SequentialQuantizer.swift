@@ -120,6 +120,8 @@ public final class SequentialQuantizer {
     public let model: LlamaModel
     /// The calibration windows.
     public let windows: CalibrationWindows
+    /// Quantize only the first `blockLimit` blocks (nil: all).
+    public var blockLimit: Int?
     /// Called after each layer with (block, layer name, seconds so far).
     public var onLayer: (Int, String, Double) -> Void = { _, _, _ in }
 
@@ -142,7 +144,7 @@ public final class SequentialQuantizer {
             }
             return x
         }
-        for l in model.blocks.indices {
+        for l in model.blocks.indices.prefix(blockLimit ?? model.blocks.count) {
             var block = model.blocks[l]
             let slots = LlamaModel.linearSlots(l)
             // Decode this block's layers to f32.
