@@ -1,0 +1,138 @@
+import Foundation
+import Tensors
+
+/// Per-column max|x| of the inputs of named linear layers over calibration batches: the
+/// statistics a static activation scale (max|x| / 127) and an outlier-column search need.
+public final class ActivationRanges: @unchecked Sendable {
+    private let lock = NSLock()
+    /// max|x| of every input column, by layer name.
+    public private(set) var columnMaxAbs: [String: [Float]] = [:]
+
+    /// An empty record.
+    public init() {}
+
+    /// Adds `rows` input rows of width `columns` for layer `name`.
+    public func add(_ name: String, _ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+        var local = [Float](repeating: 0, count: columns)
+        for r in 0..<rows {
+            let row = x + r * columns
+            for c in 0..<columns { local[c] = max(local[c], abs(row[c])) }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if let old = columnMaxAbs[name] {
+            columnMaxAbs[name] = zip(old, local).map { max($0, $1) }
+        } else {
+            columnMaxAbs[name] = local
+        }
+    }
+
+    /// max|x| over every column of layer `name`, or nil if it saw no input.
+    public func maxAbs(_ name: String) -> Float? { columnMaxAbs[name]?.max() }
+}
+
+/// A linear layer that records its inputs' ranges into `ActivationRanges` before running.
+public struct RangeRecordingLinear: Linear {
+    /// The wrapped layer.
+    public let base: any Linear
+    /// The name the ranges are filed under.
+    public let name: String
+    /// Where they go.
+    public let ranges: ActivationRanges
+    public var inFeatures: Int { base.inFeatures }
+    public var outFeatures: Int { base.outFeatures }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        ranges.add(name, x, rows: rows, columns: inFeatures)
+        base.forward(x, rows: rows, into: y)
+    }
+}
+
+/// Which W8A8 layer every block linear of a model becomes (`LlamaModel.quantizeW8A8`).
+public enum W8A8Scheme: Sendable {
+    /// `W8A8Linear` with per-token dynamic activation scales.
+    case dynamicPerToken
+    /// `W8A8Linear` with one static activation scale per layer, max|x| / 127 from the ranges.
+    case staticPerTensor(ActivationRanges)
+    /// `OutlierDecomposedLinear` whose f32 columns are those with calibration max|x| above `threshold`.
+    case outlierDecomposed(ActivationRanges, threshold: Float)
+}
+
+/// Why a model's layers could not be converted to W8A8.
+public enum W8A8Error: Error, CustomStringConvertible, Equatable {
+    /// A static or outlier scheme met a layer the calibration never reached.
+    case missingCalibration(layer: String)
+    /// The layer keeps its weights in a form that cannot be read back as f32.
+    case unsupportedLayer(layer: String, type: String)
+
+    public var description: String {
+        switch self {
+        case let .missingCalibration(layer): return "\(layer): no calibration ranges recorded for this layer"
+        case let .unsupportedLayer(layer, type): return "\(layer): a \(type) layer has no f32 weights to quantize"
+        }
+    }
+}
+
+extension LlamaModel {
+    /// Replaces every block linear layer by `transform(name, layer)`, names being the GGUF
+    /// weight names (`blk.3.ffn_up.weight`). The output head is left alone.
+    public func mapBlockLinears(_ transform: (String, any Linear) throws -> any Linear) rethrows {
+        for l in blocks.indices {
+            for (name, path) in Self.linearSlots(l) {
+                blocks[l][keyPath: path] = try transform(name, blocks[l][keyPath: path])
+            }
+        }
+    }
+
+    /// Runs each batch of tokens from an empty cache and returns the input ranges every
+    /// block linear saw; the layers are restored afterwards.
+    public func calibrateInputRanges(_ batches: [[Int32]]) -> ActivationRanges {
+        let ranges = ActivationRanges()
+        let original = blocks
+        defer { blocks = original }
+        mapBlockLinears { RangeRecordingLinear(base: $1, name: $0, ranges: ranges) }
+        for batch in batches where !batch.isEmpty {
+            _ = forward(batch, cache: makeCache(capacity: batch.count))
+        }
+        return ranges
+    }
+
+    /// Quantizes every block linear layer (not the head, not the embedding) to W8A8 under
+    /// `scheme`, from its f32 weights (`DenseLinear`) or its decoded blocks (`QuantizedLinear`).
+    ///
+    /// - Throws: `W8A8Error` (before changing any layer) if a layer has no f32 weights or,
+    ///   for the calibrated schemes, no recorded ranges.
+    public func quantizeW8A8(_ scheme: W8A8Scheme) throws {
+        var converted: [(String, any Linear)] = []
+        for l in blocks.indices {
+            for (name, path) in Self.linearSlots(l) {
+                converted.append((name, try Self.w8a8(blocks[l][keyPath: path], name: name, scheme: scheme)))
+            }
+        }
+        for (name, layer) in converted { replaceLinear(named: name, with: layer) }
+    }
+
+    /// The W8A8 form of one layer.
+    static func w8a8(_ layer: any Linear, name: String, scheme: W8A8Scheme) throws -> any Linear {
+        let dense: DenseLinear
+        if let d = layer as? DenseLinear {
+            dense = d
+        } else if let q = layer as? QuantizedLinear {
+            dense = DenseLinear(weight: FloatStorage(q.dequantized()), outFeatures: q.outFeatures,
+                                inFeatures: q.inFeatures, bias: q.bias)
+        } else {
+            throw W8A8Error.unsupportedLayer(layer: name, type: String(describing: type(of: layer)))
+        }
+        switch scheme {
+        case .dynamicPerToken:
+            return W8A8Linear(dense, activations: .dynamicPerToken)
+        case .staticPerTensor(let ranges):
+            guard let m = ranges.maxAbs(name) else { throw W8A8Error.missingCalibration(layer: name) }
+            return W8A8Linear(dense, activations: .staticPerTensor(scale: W8A8Linear.staticScale(maxAbs: m)))
+        case .outlierDecomposed(let ranges, let threshold):
+            guard let cols = ranges.columnMaxAbs[name] else { throw W8A8Error.missingCalibration(layer: name) }
+            return OutlierDecomposedLinear(dense, outlierColumns: OutlierDecomposedLinear.outlierColumns(
+                maxAbs: cols, threshold: threshold))
+        }
+    }
+}
