@@ -34,9 +34,11 @@ int sq_s8_has_dotprod(void) {
 #endif
 }
 
-// Channels j…j+15 of one row from four int32x4 sums; channels ≥ n are not written.
+// Channels j…j+15 of one output row (`row` points at channel 0) from four int32x4 sums;
+// channels ≥ n are not written.
 static inline SQ_AI void store16(const int32x4_t *acc, float sa, const sq_s8_packed *w, size_t n, size_t j,
-                                 float *dst) {
+                                 float *row) {
+    float *dst = row + j;
     for (int q = 0; q < 4; q++) {
         size_t c = j + 4 * (size_t)q;
         if (c >= n) return;
