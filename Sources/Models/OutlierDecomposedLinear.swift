@@ -13,7 +13,9 @@ import Tensors
 /// where O is `outlierColumns`. An input that is non-zero only on O gives exactly the f32
 /// product of those columns.
 public struct OutlierDecomposedLinear: Linear, SizedLinear, @unchecked Sendable {
+    /// Input width (columns of the weight).
     public let inFeatures: Int
+    /// Output width (rows of the weight).
     public let outFeatures: Int
     /// The input columns computed in f32, ascending, without repeats.
     public let outlierColumns: [Int]
@@ -78,6 +80,8 @@ public struct OutlierDecomposedLinear: Linear, SizedLinear, @unchecked Sendable 
     /// Bytes of the int8 part plus the f32 outlier columns.
     public var storageBytes: Int { int8Part.storageBytes + 4 * outlierWeight.count }
 
+    /// Computes `[rows, outFeatures]` into `y` from `x` (`[rows, inFeatures]`): the int8
+    /// product of the ordinary columns, then the f32 product of the outlier columns added.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         guard rows > 0 else { return }
         let k = inFeatures, c = outlierColumns.count

@@ -33,7 +33,9 @@ public struct W8A8Linear: Linear, SizedLinear, @unchecked Sendable {
         }
     }
 
+    /// Input width (columns of the weight), at most `maxInFeatures`.
     public let inFeatures: Int
+    /// Output width (output channels, rows of the weight).
     public let outFeatures: Int
     /// How input rows are quantized.
     public let activationMode: ActivationMode
@@ -158,7 +160,7 @@ public struct W8A8Linear: Linear, SizedLinear, @unchecked Sendable {
     func multiply(_ q: UnsafePointer<Int8>, lda: Int, scales: UnsafePointer<Float>, rows: Int,
                   into y: UnsafeMutablePointer<Float>) {
         let (n, k, p) = (outFeatures, inFeatures, UnsafeRawPointer(packed.pointer))
-        let rowBlocks = QuantizedLinear.chunks(rows, rows: Self.tileRows)
+        let rowBlocks = QuantizedLinear.chunks(rows, rows: Self.tileRows(inFeatures: k))
         let channelBlocks = QuantizedLinear.chunks(n, rows: Self.tileChannels)
         let tiles = rowBlocks.count * channelBlocks.count
         let work = rows * n * k
@@ -169,8 +171,9 @@ public struct W8A8Linear: Linear, SizedLinear, @unchecked Sendable {
         }
     }
 
-    /// Rows per tile: a block of activations (rows × k bytes) that stays in L2.
-    static let tileRows = 256
+    /// Rows per tile: a block of activations (rows × k bytes, at most 256 KiB) that stays
+    /// in L2 while the tile's weight slices pass over it; a multiple of the AVX-512 kernel's 8.
+    static func tileRows(inFeatures k: Int) -> Int { min(256, max(8, (1 << 18) / max(k, 1) / 8 * 8)) }
     /// Output channels per tile, a multiple of the kernels' 16-channel panels (and of the
     /// AVX-512 kernel's 48-channel slices).
     static let tileChannels = 96

@@ -39,9 +39,12 @@ public struct RangeRecordingLinear: Linear {
     public let name: String
     /// Where they go.
     public let ranges: ActivationRanges
+    /// The wrapped layer's input width.
     public var inFeatures: Int { base.inFeatures }
+    /// The wrapped layer's output width.
     public var outFeatures: Int { base.outFeatures }
 
+    /// Records the ranges of `x`, then runs the wrapped layer.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         ranges.add(name, x, rows: rows, columns: inFeatures)
         base.forward(x, rows: rows, into: y)
@@ -65,6 +68,7 @@ public enum W8A8Error: Error, CustomStringConvertible, Equatable {
     /// The layer keeps its weights in a form that cannot be read back as f32.
     case unsupportedLayer(layer: String, type: String)
 
+    /// One line naming the layer and what is wrong.
     public var description: String {
         switch self {
         case let .missingCalibration(layer): return "\(layer): no calibration ranges recorded for this layer"

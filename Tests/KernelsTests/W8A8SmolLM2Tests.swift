@@ -199,3 +199,21 @@ func scoredLogProbs(_ model: LlamaModel, _ tokens: [Int32]) -> [[Float]] {
     print(line)
     #expect(kls["outliers>6"]! < kls["dynamic"]! && kls["dynamic"]! < kls["static"]!)
 }
+
+/// The calibrated schemes refuse a layer the calibration never saw, and layers without f32
+/// weights are refused, both before any layer changes.
+@Test func w8a8ModelConversionRefusesMissingCalibration() throws {
+    guard let (reference, _) = SmolLM2.get() else { return }
+    let model = SmolLM2.copy(reference)
+    #expect(throws: W8A8Error.missingCalibration(layer: "blk.0.attn_q.weight")) {
+        try model.quantizeW8A8(.staticPerTensor(ActivationRanges()))
+    }
+    let wrapped = SmolLM2.copy(reference)
+    wrapped.mapBlockLinears { name, layer in
+        name == "blk.3.ffn_up.weight" ? RangeRecordingLinear(base: layer, name: name, ranges: ActivationRanges()) : layer
+    }
+    #expect(throws: W8A8Error.unsupportedLayer(layer: "blk.3.ffn_up.weight", type: "RangeRecordingLinear")) {
+        try wrapped.quantizeW8A8(.dynamicPerToken)
+    }
+    #expect(model.blocks[0].query is DenseLinear && wrapped.blocks[0].query is DenseLinear)
+}
