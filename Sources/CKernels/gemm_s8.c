@@ -44,33 +44,9 @@ void sq_s8_unpack_row(const void *packed, size_t n, size_t k, size_t j, int8_t *
     for (size_t i = 0; i < k; i++) out[i] = (int8_t)v.panels[packed_offset(&v, j, i)];
 }
 
-// v rounded to nearest-even and clamped to −127…127. Clamping first keeps |v| < 2²²,
-// where adding and subtracting 1.5·2²³ rounds in the current (nearest-even) mode without
-// a libm call, and the loop vectorises. fminf first sends NaN to 127.
-static inline int8_t round_clamp(float v) {
-    const float magic = 12582912.0f;
-    v = fmaxf(fminf(v, 127.0f), -127.0f);
-    return (int8_t)(int)((v + magic) - magic);
-}
-
-static void quantize_row(const float *x, size_t k, float inv, int8_t *q) {
-    for (size_t i = 0; i < k; i++) q[i] = round_clamp(x[i] * inv);
-}
-
-void sq_s8_quantize_rows(const float *x, size_t ldx, size_t m, size_t k, int8_t *q, size_t ldq, float *scales) {
-    for (size_t r = 0; r < m; r++) {
-        const float *row = x + r * ldx;
-        float amax = 0;
-        for (size_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(row[i]));
-        scales[r] = amax / 127.0f;
-        quantize_row(row, k, amax != 0 ? 127.0f / amax : 0.0f, q + r * ldq);
-    }
-}
-
-void sq_s8_quantize_rows_static(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q,
-                                size_t ldq) {
-    float inv = scale != 0 ? 1.0f / scale : 0.0f;
-    for (size_t r = 0; r < m; r++) quantize_row(x + r * ldx, k, inv, q + r * ldq);
+static void quantize_scalar(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q, size_t ldq,
+                            float *scales) {
+    sq_s8_quantize_impl(x, ldx, m, k, scale, q, ldq, scales);
 }
 
 // The reference: one exact int32 sum per output, then the shared f32 epilogue.
@@ -95,17 +71,29 @@ void sq_s8_gemm_scalar(const int8_t *a, size_t lda, const float *sa, size_t m, c
 }
 
 static sq_s8_gemm_fn kernels[SQ_S8_LEVELS];
+static sq_s8_quantize_fn quantizers[SQ_S8_LEVELS];
 static int best_level;
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
 static void init_kernels(void) {
     int cpu = sq_cpu_level();
     kernels[SQ_S8_SCALAR] = sq_s8_gemm_scalar;
-    if (cpu == 1 || cpu == 2) kernels[SQ_S8_AVX2] = sq_s8_kernel_avx2();
-    if (cpu == 2) kernels[SQ_S8_AVX512] = sq_s8_kernel_avx512();
-    if (cpu == 3) {
+    quantizers[SQ_S8_SCALAR] = quantize_scalar;
+    if (cpu == 1 || cpu == 2) {
+        kernels[SQ_S8_AVX2] = sq_s8_kernel_avx2();
+        quantizers[SQ_S8_AVX2] = sq_s8_quantizer_avx2();
+    }
+    if (cpu == 2) {
+        kernels[SQ_S8_AVX512] = sq_s8_kernel_avx512();
+        quantizers[SQ_S8_AVX512] = sq_s8_quantizer_avx512();
+    }
+    if (cpu == 3) {  // the baseline build already vectorises the quantizer with NEON
         kernels[SQ_S8_NEON] = sq_s8_kernel_neon();
-        if (sq_s8_has_dotprod()) kernels[SQ_S8_NEON_DOT] = sq_s8_kernel_neon_dot();
+        quantizers[SQ_S8_NEON] = quantize_scalar;
+        if (sq_s8_has_dotprod()) {
+            kernels[SQ_S8_NEON_DOT] = sq_s8_kernel_neon_dot();
+            quantizers[SQ_S8_NEON_DOT] = quantize_scalar;
+        }
     }
     for (int l = 0; l < SQ_S8_LEVELS; l++)
         if (kernels[l]) best_level = l;
@@ -130,4 +118,22 @@ int sq_s8_gemm_level(int level, const int8_t *a, size_t lda, const float *sa, si
 void sq_s8_gemm(const int8_t *a, size_t lda, const float *sa, size_t m, const void *packed, size_t n, size_t k,
                 size_t j0, size_t j1, float *y, size_t ldy) {
     sq_s8_gemm_level(sq_s8_level(), a, lda, sa, m, packed, n, k, j0, j1, y, ldy);
+}
+
+int sq_s8_quantize_rows_level(int level, const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q,
+                              size_t ldq, float *scales) {
+    pthread_once(&kernels_once, init_kernels);
+    if (level < 0 || level >= SQ_S8_LEVELS || !quantizers[level] || scale != scale) return -1;  // NaN
+    if (scale < 0 && !scales) return -1;
+    quantizers[level](x, ldx, m, k, scale < 0 ? -1.0f : scale, q, ldq, scales);
+    return level;
+}
+
+void sq_s8_quantize_rows(const float *x, size_t ldx, size_t m, size_t k, int8_t *q, size_t ldq, float *scales) {
+    sq_s8_quantize_rows_level(sq_s8_level(), x, ldx, m, k, -1.0f, q, ldq, scales);
+}
+
+void sq_s8_quantize_rows_static(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q,
+                                size_t ldq) {
+    sq_s8_quantize_rows_level(sq_s8_level(), x, ldx, m, k, scale, q, ldq, NULL);
 }

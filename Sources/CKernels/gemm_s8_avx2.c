@@ -92,6 +92,15 @@ SQ_AVX2 static void gemm_avx2(const int8_t *a, size_t lda, const float *sa, size
 
 sq_s8_gemm_fn sq_s8_kernel_avx2(void) { return gemm_avx2; }
 
+// The shared quantizer (gemm_s8_internal.h), vectorised for this level.
+SQ_AVX2 static void quantize_avx2(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q, size_t ldq,
+                        float *scales) {
+    sq_s8_quantize_impl(x, ldx, m, k, scale, q, ldq, scales);
+}
+
+sq_s8_quantize_fn sq_s8_quantizer_avx2(void) { return quantize_avx2; }
+
 #else
 sq_s8_gemm_fn sq_s8_kernel_avx2(void) { return NULL; }
+sq_s8_quantize_fn sq_s8_quantizer_avx2(void) { return NULL; }
 #endif

@@ -95,6 +95,15 @@ SQ_VNNI static void gemm_avx512(const int8_t *a, size_t lda, const float *sa, si
 
 sq_s8_gemm_fn sq_s8_kernel_avx512(void) { return gemm_avx512; }
 
+// The shared quantizer (gemm_s8_internal.h), vectorised for this level.
+SQ_VNNI static void quantize_avx512(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q, size_t ldq,
+                        float *scales) {
+    sq_s8_quantize_impl(x, ldx, m, k, scale, q, ldq, scales);
+}
+
+sq_s8_quantize_fn sq_s8_quantizer_avx512(void) { return quantize_avx512; }
+
 #else
 sq_s8_gemm_fn sq_s8_kernel_avx512(void) { return NULL; }
+sq_s8_quantize_fn sq_s8_quantizer_avx512(void) { return NULL; }
 #endif

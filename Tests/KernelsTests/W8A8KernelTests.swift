@@ -257,3 +257,34 @@ func s8ExtremeValuesStayExact(_ name: String, _ av: Int8, _ wv: Int8) {
     sq_s8_quantize_rows_static(x, x.count, 1, x.count, 0.5, &q, x.count)
     #expect(q == [0, 0, 2, 127, -127, 64, -64, 127, -127, 0])
 }
+
+/// The quantizers give the same bits at every level (each vectorises one C source), on
+/// rows of odd lengths with ties, huge values, zeros, infinities and NaN; a row with a NaN
+/// gets a NaN scale.
+@Test func s8QuantizersAgreeAcrossLevels() {
+    var rng = SplitMix64(seed: 807)
+    let special: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 1e30, -1e-30, 0.5, -1.5, 2.5]
+    for k in [1, 7, 31, 64, 577] {
+        let m = 9
+        var x = (0..<m * k).map { _ in Float.random(in: -8...8, using: &rng) }
+        for i in stride(from: 0, to: m * k, by: 13) { x[i] = special[(i / 13) % special.count] }
+        for r in 0..<m where r % 4 == 3 { for c in 0..<k { x[r * k + c] = 0 } }
+        for scale: Float in [-1, 0.03, 1] {
+            var q0 = [Int8](repeating: 0, count: m * k), s0 = [Float](repeating: 0, count: m)
+            #expect(sq_s8_quantize_rows_level(0, x, k, m, k, scale, &q0, k, &s0) == 0)
+            #expect(!q0.contains(-128))
+            for level in s8SIMDLevels {
+                var q = [Int8](repeating: 1, count: m * k), s = [Float](repeating: 1, count: m)
+                #expect(sq_s8_quantize_rows_level(level, x, k, m, k, scale, &q, k, &s) == level)
+                #expect(q == q0, "level \(level) k=\(k) scale \(scale)")
+                if scale < 0 { #expect(bits(s) == bits(s0)) }
+            }
+            if scale < 0 {
+                for r in 0..<m {
+                    let row = x[r * k..<(r + 1) * k]
+                    #expect(row.contains { $0.isNaN } ? s0[r].isNaN : s0[r] == row.map(abs).max()! / 127)
+                }
+            }
+        }
+    }
+}

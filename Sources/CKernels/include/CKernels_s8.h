@@ -47,14 +47,21 @@ void sq_s8_unpack_row(const void *packed, size_t n, size_t k, size_t j, int8_t *
 
 /// Dynamic symmetric quantization of `m` rows of `k` floats (row `i` at `x + i·ldx`): per
 /// row, scale = max|x| / 127 into `scales[i]` and q = x · (127 / max|x|) rounded to nearest
-/// even, clamped to −127…127, into `q + i·ldq`. An all-zero row gets scale 0 and zeros.
-/// (NaN quantizes to 127; keep inputs finite.)
+/// even, clamped to −127…127, into `q + i·ldq`. An all-zero row gets scale 0 and zeros; a
+/// row containing NaN gets a NaN scale (so its outputs are NaN). Vectorised per level,
+/// the same bits on every level.
 void sq_s8_quantize_rows(const float *x, size_t ldx, size_t m, size_t k, int8_t *q, size_t ldq, float *scales);
 
 /// Static symmetric quantization with one given `scale` (> 0): q = x · (1 / scale) rounded
-/// to nearest even, clamped to −127…127; values beyond 127·scale saturate.
+/// to nearest even, clamped to −127…127; values beyond 127·scale saturate (NaN gives 127).
 void sq_s8_quantize_rows_static(const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q,
                                 size_t ldq);
+
+/// Either quantizer at one `level`: `scale` < 0 is `sq_s8_quantize_rows` (`scales` gets
+/// the row scales), otherwise `sq_s8_quantize_rows_static` (`scales` unused). Returns the
+/// level used, or −1 if this CPU lacks it. For tests.
+int sq_s8_quantize_rows_level(int level, const float *x, size_t ldx, size_t m, size_t k, float scale, int8_t *q,
+                              size_t ldq, float *scales);
 
 /// `y[i, j]` (formula above) for every row i < `m` and output channel `j0 ≤ j < j1`, at
 /// `y + i·ldy + j`. A row `i` is `k` int8 values at `a + i·lda` (nothing past them is read);
