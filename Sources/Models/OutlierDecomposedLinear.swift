@@ -72,7 +72,7 @@ public struct OutlierDecomposedLinear: Linear, SizedLinear, @unchecked Sendable 
     }
 
     /// The columns whose calibration max|x| (`maxAbs`, one per column, e.g. from
-    /// `ActivationRanges`) exceeds `threshold`, ascending.
+    /// `ActivationStatistics.maxAbs`) exceeds `threshold`, ascending.
     public static func outlierColumns(maxAbs: [Float], threshold: Float = 6.0) -> [Int] {
         maxAbs.indices.filter { maxAbs[$0] > threshold }
     }

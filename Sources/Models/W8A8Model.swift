@@ -1,64 +1,15 @@
 import Foundation
 import Tensors
 
-/// Per-column max|x| of the inputs of named linear layers over calibration batches: the
-/// statistics a static activation scale (max|x| / 127) and an outlier-column search need.
-public final class ActivationRanges: @unchecked Sendable {
-    private let lock = NSLock()
-    /// max|x| of every input column, by layer name.
-    public private(set) var columnMaxAbs: [String: [Float]] = [:]
-
-    /// An empty record.
-    public init() {}
-
-    /// Adds `rows` input rows of width `columns` for layer `name`.
-    public func add(_ name: String, _ x: UnsafePointer<Float>, rows: Int, columns: Int) {
-        var local = [Float](repeating: 0, count: columns)
-        for r in 0..<rows {
-            let row = x + r * columns
-            for c in 0..<columns { local[c] = max(local[c], abs(row[c])) }
-        }
-        lock.lock()
-        defer { lock.unlock() }
-        if let old = columnMaxAbs[name] {
-            columnMaxAbs[name] = zip(old, local).map { max($0, $1) }
-        } else {
-            columnMaxAbs[name] = local
-        }
-    }
-
-    /// max|x| over every column of layer `name`, or nil if it saw no input.
-    public func maxAbs(_ name: String) -> Float? { columnMaxAbs[name]?.max() }
-}
-
-/// A linear layer that records its inputs' ranges into `ActivationRanges` before running.
-public struct RangeRecordingLinear: Linear {
-    /// The wrapped layer.
-    public let base: any Linear
-    /// The name the ranges are filed under.
-    public let name: String
-    /// Where they go.
-    public let ranges: ActivationRanges
-    /// The wrapped layer's input width.
-    public var inFeatures: Int { base.inFeatures }
-    /// The wrapped layer's output width.
-    public var outFeatures: Int { base.outFeatures }
-
-    /// Records the ranges of `x`, then runs the wrapped layer.
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        ranges.add(name, x, rows: rows, columns: inFeatures)
-        base.forward(x, rows: rows, into: y)
-    }
-}
-
 /// Which W8A8 layer every block linear of a model becomes (`LlamaModel.quantizeW8A8`).
 public enum W8A8Scheme: Sendable {
     /// `W8A8Linear` with per-token dynamic activation scales.
     case dynamicPerToken
-    /// `W8A8Linear` with one static activation scale per layer, max|x| / 127 from the ranges.
-    case staticPerTensor(ActivationRanges)
+    /// `W8A8Linear` with one static activation scale per layer: max|x| / 127 over every
+    /// column of the layer's calibration inputs (`ActivationStatistics.maxAbs`).
+    case staticPerTensor(ActivationStatistics)
     /// `OutlierDecomposedLinear` whose f32 columns are those with calibration max|x| above `threshold`.
-    case outlierDecomposed(ActivationRanges, threshold: Float)
+    case outlierDecomposed(ActivationStatistics, threshold: Float)
 }
 
 /// Why a model's layers could not be converted to W8A8.
@@ -88,17 +39,18 @@ extension LlamaModel {
         }
     }
 
-    /// Runs each batch of tokens from an empty cache and returns the input ranges every
-    /// block linear saw; the layers are restored afterwards.
-    public func calibrateInputRanges(_ batches: [[Int32]]) -> ActivationRanges {
-        let ranges = ActivationRanges()
+    /// Runs each batch of tokens from an empty cache and returns the input statistics of
+    /// every block linear (`captureInputs`); the layers are restored afterwards. Batches
+    /// shorter than `statistics.minimumRows` (16 by default) are not recorded.
+    public func inputStatistics(over batches: [[Int32]],
+                                into statistics: ActivationStatistics = ActivationStatistics()) -> ActivationStatistics {
         let original = blocks
         defer { blocks = original }
-        mapBlockLinears { RangeRecordingLinear(base: $1, name: $0, ranges: ranges) }
+        captureInputs(into: statistics)
         for batch in batches where !batch.isEmpty {
             _ = forward(batch, cache: makeCache(capacity: batch.count))
         }
-        return ranges
+        return statistics
     }
 
     /// Quantizes every block linear layer (not the head, not the embedding) to W8A8 under
@@ -130,11 +82,11 @@ extension LlamaModel {
         switch scheme {
         case .dynamicPerToken:
             return W8A8Linear(dense, activations: .dynamicPerToken)
-        case .staticPerTensor(let ranges):
-            guard let m = ranges.maxAbs(name) else { throw W8A8Error.missingCalibration(layer: name) }
+        case .staticPerTensor(let statistics):
+            guard let m = statistics.maxAbs[name]?.max() else { throw W8A8Error.missingCalibration(layer: name) }
             return W8A8Linear(dense, activations: .staticPerTensor(scale: W8A8Linear.staticScale(maxAbs: m)))
-        case .outlierDecomposed(let ranges, let threshold):
-            guard let cols = ranges.columnMaxAbs[name] else { throw W8A8Error.missingCalibration(layer: name) }
+        case .outlierDecomposed(let statistics, let threshold):
+            guard let cols = statistics.maxAbs[name] else { throw W8A8Error.missingCalibration(layer: name) }
             return OutlierDecomposedLinear(dense, outlierColumns: OutlierDecomposedLinear.outlierColumns(
                 maxAbs: cols, threshold: threshold))
         }

@@ -35,8 +35,8 @@ extension Bench {
             // Speed does not depend on the calibration text; the benchmark's random prompt will do.
             var rng = SplitMix64(seed: 2)
             let prompt = (0..<min(promptTokens, 512)).map { _ in Int32(rng.next() % UInt64(f32.model.hp.vocabSize)) }
-            let ranges = f32.model.calibrateInputRanges([prompt])
-            scheme = w8a8 == .static ? .staticPerTensor(ranges) : .outlierDecomposed(ranges, threshold: 6)
+            let statistics = f32.model.inputStatistics(over: [prompt])
+            scheme = w8a8 == .static ? .staticPerTensor(statistics) : .outlierDecomposed(statistics, threshold: 6)
         }
         try w8.model.quantizeW8A8(scheme)
         return [("f32", f32), ("q8_0", q8), ("w8a8-\(w8a8.rawValue)", w8)]
