@@ -31,6 +31,9 @@ public struct GGUFQuantizer {
     public var importance: [String: [Float]]
     /// Allow inputs whose weights are already quantized (quality will be lower than from full precision).
     public var allowRequantize: Bool
+    /// Tensors already encoded elsewhere (e.g. by GPTQ), by name: written as given, in
+    /// place of the recipe's own encoding. Their type must match what the recipe chose.
+    public var precomputed: [String: [UInt8]] = [:]
 
     /// A quantizer following `recipe`.
     public init(recipe: QuantRecipe, importance: [String: [Float]] = [:], allowRequantize: Bool = false) {
@@ -74,7 +77,22 @@ public struct GGUFQuantizer {
         writer.tensors = try steps.enumerated().map { i, step in
             let (t, choice) = step
             let data: GGUFWriter.TensorData
-            if choice.type == t.type {
+            if let bytes = precomputed[t.name] {
+                guard bytes.count == choice.type.byteCount(elements: t.elementCount) else {
+                    throw QuantizeError.unsupportedInput(path: input.path, reason: "precomputed \(t.name) has \(bytes.count) bytes, not \(choice.type.rawValue)'s")
+                }
+                data = .fill { out in
+                    out.copyBytes(from: bytes)
+                    let x = try t.decode()
+                    let back = try bytes.withUnsafeBytes { try Codecs.dequantize(choice.type, bytes: $0, count: x.count) }
+                    let (rmse, rms) = rootMeanSquares(x, back)
+                    reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue,
+                                                       to: choice.type.rawValue, reason: choice.reason + " (precomputed)",
+                                                       bytes: bytes.count, rmse: rmse, rms: rms)
+                    done += 1
+                    progress(done, total, t.name)
+                }
+            } else if choice.type == t.type {
                 data = .fill { out in out.copyMemory(from: try t.raw()) }
                 reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue, to: t.type.rawValue,
                                                    reason: choice.reason + " (copied)", bytes: t.type.byteCount(elements: t.elementCount) ?? 0, rmse: 0, rms: 0)
@@ -90,16 +108,10 @@ public struct GGUFQuantizer {
                     let q = try Codecs.quantize(choice.type, x, rowLength: rowLength, importance: imp)
                     out.copyBytes(from: q)
                     let back = try q.withUnsafeBytes { try Codecs.dequantize(choice.type, bytes: $0, count: x.count) }
-                    var se = 0.0, ss = 0.0
-                    for j in 0..<x.count {
-                        let d = Double(x[j] - back[j])
-                        se += d * d
-                        ss += Double(x[j]) * Double(x[j])
-                    }
-                    let n = Double(max(x.count, 1))
+                    let (rmse, rms) = rootMeanSquares(x, back)
                     reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue,
                                                        to: choice.type.rawValue, reason: choice.reason, bytes: q.count,
-                                                       rmse: (se / n).squareRoot(), rms: (ss / n).squareRoot())
+                                                       rmse: rmse, rms: rms)
                     done += 1
                     progress(done, total, t.name)
                 }
@@ -109,4 +121,16 @@ public struct GGUFQuantizer {
         try writer.write(to: path)
         return reports.compactMap { $0 }
     }
+}
+
+/// Root-mean-square error of `back` against `x`, and the RMS of `x`.
+private func rootMeanSquares(_ x: [Float], _ back: [Float]) -> (Double, Double) {
+    var se = 0.0, ss = 0.0
+    for j in 0..<x.count {
+        let d = Double(x[j] - back[j])
+        se += d * d
+        ss += Double(x[j]) * Double(x[j])
+    }
+    let n = Double(max(x.count, 1))
+    return ((se / n).squareRoot(), (ss / n).squareRoot())
 }

@@ -101,7 +101,9 @@ struct HFModelDescription {
         case llama3(factors: [Float])
     }
 
-    init(folder: String) throws {
+    /// Reads `folder/config.json`; a `quantization_config` is an error unless
+    /// `allowQuantized` (the GPTQ/AWQ reader, which handles it).
+    init(folder: String, allowQuantized: Bool = false) throws {
         path = folder + "/config.json"
         let configPath = path
         func fail(_ reason: String) -> QuantizeError { .unsupportedInput(path: configPath, reason: reason) }
@@ -131,10 +133,10 @@ struct HFModelDescription {
             throw fail("model_type '\(decoded.modelType)' is not supported (llama, mistral, qwen2)")
         }
         self.llama = llama
-        if let q = json["quantization_config"], q != .null {
+        if !allowQuantized, let q = json["quantization_config"], q != .null {
             let method = q["quant_method"]?.stringValue.map { " '\($0)'" } ?? ""
             throw fail("the checkpoint is already quantized (quantization_config\(method)); "
-                + "only F32, F16 and BF16 weights can be read")
+                + "only F32, F16 and BF16 weights can be read here (GPTQ/AWQ folders load through HFQuantizedCheckpoint)")
         }
         if json["mlp_bias"]?.boolValue == true { throw fail("mlp_bias is not supported") }
         architecture = llama.modelType == "qwen2" ? "qwen2" : "llama"

@@ -13,7 +13,7 @@ struct LoadedModel {
 
     /// Loads a model for inference. A GGUF file by default computes on its quantized blocks
     /// (`.native`), or with every weight decoded to f32 (`.f32`); a Hugging Face Llama-family
-    /// folder runs on its float weights.
+    /// folder runs on its float weights (a GPTQ/AWQ folder on its weights dequantized to f32).
     init(path: String, weights: WeightMode = .native) throws {
         let start = Date()
         let ckpt = try Checkpoint(path: path)
@@ -22,7 +22,7 @@ struct LoadedModel {
             tokenizer = try BPETokenizer(gguf: gguf)
             chatTemplate = gguf.string("tokenizer.chat_template")
         } else {
-            let source = try QuantizationSource(huggingFace: path)
+            let source = try QuantizationSource(anyHuggingFace: path)
             model = try LlamaLoader.load(source: source)
             tokenizer = try BPETokenizer(source: source)
             chatTemplate = source["tokenizer.chat_template"]?.stringValue

@@ -16,11 +16,13 @@ struct Quantize: ParsableCommand {
           swiftquant quantize SmolLM2.Q4_1.gguf smol-Q8_0.gguf --type Q8_0 --allow-requantize
           swiftquant quantize in.gguf out.gguf --type Q4_K_M --imatrix imatrix.gguf --tensor-type 'ffn_down=Q6_K'
           swiftquant quantize in.gguf out.gguf --type Q3_K_M --dry-run
+          swiftquant quantize model-f32.gguf model-gptq-Q4_0.gguf --type Q4_0 --method gptq --nsamples 128 --seqlen 512
         """)
 
     @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
     @Argument(help: "Output GGUF file.") var output: String?
     @Option(name: .long, help: "Quantization type / mix (e.g. Q4_K_M).") var type: String
+    @OptionGroup var gptq: GPTQOptionsGroup
     @Option(name: .long, help: "Importance matrix (GGUF or .dat, from `swiftquant imatrix` or llama-imatrix).")
     var imatrix: String?
     @Option(name: .customLong("tensor-type"), parsing: .singleValue, help: "Override: PATTERN=TYPE (regex on tensor names); repeatable.")
@@ -44,7 +46,7 @@ struct Quantize: ParsableCommand {
                                  layerCount: layers, gqa: kvHeads > 0 ? heads / kvHeads : 1)
         var importance: [String: [Float]] = [:]
         if let imatrix { importance = try ImportanceMatrix(path: imatrix).importances }
-        let quantizer = GGUFQuantizer(recipe: recipe, importance: importance, allowRequantize: allowRequantize)
+        var quantizer = GGUFQuantizer(recipe: recipe, importance: importance, allowRequantize: allowRequantize)
 
         if dryRun {
             let plan = quantizer.plan(source)
@@ -56,6 +58,13 @@ struct Quantize: ParsableCommand {
         }
         guard let output else { throw ValidationError("give an output path (or --dry-run)") }
         let start = Date()
+        if gptq.method == .gptq {
+            if !allowRequantize, let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
+                throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
+            }
+            quantizer.precomputed = try gptq.quantizeGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
+                                                                importance: importance, quiet: compute.quiet)
+        }
         let progress = Progress("quantize", total: source.tensors.count, quiet: compute.quiet)
         let reports = try quantizer.quantize(source, to: output) { _, _, name in progress.advance(note: name) }
         let seconds = Date().timeIntervalSince(start)

@@ -6,7 +6,7 @@ struct SwiftQuantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftquant",
         abstract: "Quantize, inspect, run and evaluate LLMs on the CPU.",
-        subcommands: [Inspect.self, Quantize.self, IMatrix.self, Generate.self, Chat.self, Perplexity.self,
+        subcommands: [Inspect.self, Quantize.self, ExportHF.self, IMatrix.self, Generate.self, Chat.self, Perplexity.self,
                       Bench.self, Compare.self, Report.self]
     )
 }

@@ -96,6 +96,26 @@ import Testing
         #expect(QuantScheme.Granularity.tensor.groupLength(columns: 576) == 576)
     }
 
+    /// Every scheme fake-quantizes: finite output of the right size, errors ordered by bits.
+    @Test func fakeQuantizeRunsEveryScheme() throws {
+        let rows = 12, columns = 576
+        let w = ToolkitData.gaussian(rows * columns, seed: 31, scale: 0.05)
+        var error: [String: Double] = [:]
+        for text in Self.canonical {
+            let x = try fakeQuantize(w, rows: rows, columns: columns, scheme: QuantScheme(parsing: text))
+            #expect(x.count == w.count && x.allSatisfy(\.isFinite), "\(text)")
+            let e = QuantizationError(reference: w, approximation: x)
+            #expect(e.sqnrDB > 5 && e.cosine > 0.9, "\(text): \(e)")
+            error[text] = e.mse
+        }
+        #expect(error["int8-sym-channel"]! < error["int4-sym-channel"]!)
+        #expect(error["int4-asym-g128"]! < error["int3-asym-g128"]!)
+        #expect(error["int3-asym-g128"]! < error["int2-asym-g32"]!)
+        #expect(error["fp8e4m3-channel"]! < error["int4-sym-channel"]!)
+        #expect(error["nf4-b64"]! < error["int4-sym-channel"]!)
+        #expect(error["int5-sym-g1"]! < 1e-15)  // one weight per group: exact up to float rounding
+    }
+
     @Test func storedScaleRoundsUp() {
         let s: Float = 0.1  // not representable in f16 or bf16
         let f16 = QuantScheme.ScaleType.f16.stored(s), bf16 = QuantScheme.ScaleType.bf16.stored(s)

@@ -11,15 +11,14 @@ enum ToolkitData {
         }
     }
 
-    /// Student-t-like heavy tails: a Gaussian body plus a few large outliers (about 1 in 500
-    /// values, 10–40× the body's spread).
+    /// Heavy tails: Student's t with 3 degrees of freedom (a normal divided by the root of
+    /// an independent χ²₃ / 3), whose kurtosis is unbounded.
     static func heavyTailed(_ count: Int, seed: UInt64) -> [Float] {
-        var rng = SplitMix64(seed: seed ^ 0xABCD)
-        var x = gaussian(count, seed: seed)
-        for i in x.indices where Int.random(in: 0..<500, using: &rng) == 0 {
-            x[i] = Float.random(in: 10...40, using: &rng) * (Bool.random(using: &rng) ? 1 : -1)
+        let z = gaussian(count * 4, seed: seed)
+        return (0..<count).map { i in
+            let chi2 = z[4 * i + 1] * z[4 * i + 1] + z[4 * i + 2] * z[4 * i + 2] + z[4 * i + 3] * z[4 * i + 3]
+            return z[4 * i] / (chi2 / 3).squareRoot()
         }
-        return x
     }
 
     /// Mean squared difference.

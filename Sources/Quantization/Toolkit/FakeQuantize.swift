@@ -6,10 +6,6 @@ public enum WeightMatrixError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(count: Int, rows: Int, columns: Int)
     /// A weight is NaN or infinite (flat index given).
     case nonFinite(index: Int, value: Float)
-    /// An importance vector does not have one positive finite entry per input column.
-    case invalidImportance(expected: Int, actual: Int)
-    /// The scheme is not implemented for this entry point.
-    case unsupported(String)
 
     /// A one-line message saying what is wrong.
     public var description: String {
@@ -18,10 +14,6 @@ public enum WeightMatrixError: Error, Equatable, CustomStringConvertible {
             return "weights hold \(count) values, expected \(rows) × \(columns)"
         case .nonFinite(let index, let value):
             return "weight \(index) is \(value); quantization needs finite weights"
-        case .invalidImportance(let expected, let actual):
-            return "importance has \(actual) values, expected \(expected) finite non-negative ones (one per column)"
-        case .unsupported(let what):
-            return what
         }
     }
 
@@ -50,23 +42,38 @@ public func fakeQuantize(_ weights: [Float], rows: Int, columns: Int, scheme: Qu
     return try weights.withUnsafeBufferPointer { w in
         try WeightMatrixError.check(w, rows: rows, columns: columns)
         var out = [Float](repeating: 0, count: w.count)
-        try out.withUnsafeMutableBufferPointer { o in
-            try fakeQuantize(w, into: o, rows: rows, columns: columns, scheme: scheme)
+        out.withUnsafeMutableBufferPointer { o in
+            fakeQuantize(w, into: o, rows: rows, columns: columns, scheme: scheme)
         }
         return out
     }
 }
 
 /// Buffer form of `fakeQuantize(_:rows:columns:scheme:)`; `output` must hold as many values
-/// as `weights`. The weights are assumed validated (shape and finiteness).
+/// as `weights`. The weights and scheme are assumed validated.
 func fakeQuantize(_ w: UnsafeBufferPointer<Float>, into o: UnsafeMutableBufferPointer<Float>,
-                  rows: Int, columns: Int, scheme: QuantScheme) throws {
+                  rows: Int, columns: Int, scheme: QuantScheme) {
     switch scheme.codebook {
     case .integer(let bits, let symmetric):
         fakeQuantizeAffine(w, into: o, rows: rows, columns: columns,
                            grid: AffineGrid(bits: bits, symmetric: symmetric),
                            granularity: scheme.granularity, scaleType: scheme.scaleType)
-    case .nf4, .fp4, .kmeans, .fp8E4M3, .fp8E5M2:
-        throw WeightMatrixError.unsupported("\(scheme): not implemented yet")
+    case .nf4, .fp4:
+        let q = quantizeBlockwise(w, rows: rows, columns: columns, codebook: scheme.codebook == .nf4 ? .nf4 : .fp4,
+                                  granularity: scheme.granularity, scaleType: scheme.scaleType,
+                                  doubleQuant: scheme.doubleQuant)
+        copy(q.dequantized(), into: o)
+    case .kmeans(let bits):
+        let q = quantizeKMeans(w, rows: rows, columns: columns, bits: bits, granularity: scheme.granularity,
+                               scaleType: scheme.scaleType)
+        copy(q.dequantized(), into: o)
+    case .fp8E4M3, .fp8E5M2:
+        let q = quantizeFP8(w, rows: rows, columns: columns, format: scheme.codebook == .fp8E4M3 ? .e4m3 : .e5m2,
+                            granularity: scheme.granularity, scaleType: scheme.scaleType)
+        copy(q.dequantized(), into: o)
     }
+}
+
+private func copy(_ values: [Float], into o: UnsafeMutableBufferPointer<Float>) {
+    _ = o.update(fromContentsOf: values)
 }

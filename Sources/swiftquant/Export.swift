@@ -1,0 +1,102 @@
+import ArgumentParser
+import Evaluation
+import Formats
+import Foundation
+import Quantization
+import Tensors
+
+/// `swiftquant export-hf`: a model in, a GPTQ or AWQ Hugging Face folder out, with
+/// round-to-nearest group quantization of the block projections.
+struct ExportHF: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-hf",
+        abstract: "Write a model as a GPTQ or AWQ Hugging Face folder (round-to-nearest quantization).",
+        discussion: """
+        Every block projection (q/k/v/o, gate/up/down) is quantized with round-to-nearest onto the
+        scheme's grid; embeddings, norms and an untied head stay in --float-type. The folder loads in
+        transformers/optimum/GPTQModel/vLLM (GPTQ), AutoAWQ/transformers/vLLM (AWQ), and in swiftquant
+        itself (`perplexity`, `generate`). A quantized input (e.g. a Q4_1 GGUF) is decoded to f32 first.
+
+        Scheme: int<BITS>-<sym|asym>-g<GROUP> (GROUP -1 or "pc" for per-channel), e.g. int4-asym-g128,
+        int8-sym-pc. GPTQ takes 2, 3, 4 or 8 bits, AWQ 4. With --format gptq (checkpoint format v1, which
+        stores zero − 1) asymmetric zero points are kept ≥ 1.
+
+        Examples:
+          swiftquant export-hf SmolLM2-135M-Instruct.Q4_1.gguf smol-gptq --format gptq --scheme int4-asym-g128
+          swiftquant export-hf hf-folder smol-awq --format awq --scheme int4-asym-g64 --dump-reference ref.safetensors
+          swiftquant export-hf in.gguf out --format gptq --scheme int3-asym-g64 --keep-float 'blk\\.(0|29)\\.'
+        """)
+
+    @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
+    @Argument(help: "Output folder.") var output: String
+    @Option(name: .long, help: "gptq, gptq_v2 or awq.") var format: String = "gptq"
+    @Option(name: .long, help: "int<BITS>-<sym|asym>-g<GROUP>.") var scheme: String = "int4-asym-g128"
+    @Option(name: .customLong("float-type"), help: "Type of the tensors not quantized: f16, bf16 or f32.")
+    var floatType: String = "f16"
+    @Option(name: .customLong("dump-reference"),
+            help: "Also write the dequantized weights (f32, Hugging Face names) to this safetensors file.")
+    var dumpReference: String?
+    @Option(name: .customLong("keep-float"), parsing: .singleValue,
+            help: "Leave projections whose GGUF name matches this regex unquantized (e.g. 'blk\\.0\\.'); repeatable.")
+    var keepFloat: [String] = []
+    @OptionGroup var compute: ComputeOptions
+
+    /// A parsed `--scheme`.
+    struct Scheme {
+        var bits: Int, symmetric: Bool, groupSize: Int
+
+        init(_ text: String) throws {
+            let parts = text.lowercased().split(separator: "-").map(String.init)
+            guard parts.count == 3, parts[0].hasPrefix("int"), let b = Int(parts[0].dropFirst(3)),
+                  parts[1] == "sym" || parts[1] == "asym", parts[2].hasPrefix("g") || parts[2] == "pc" else {
+                throw ValidationError("--scheme '\(text)': expected int<BITS>-<sym|asym>-g<GROUP>, e.g. int4-asym-g128")
+            }
+            let g = parts[2] == "pc" ? -1 : Int(parts[2].dropFirst())
+            guard let g, g == -1 || g > 0, GroupQuantizedMatrix.supportedBits.contains(b) else {
+                throw ValidationError("--scheme '\(text)': bits must be 2, 3, 4 or 8 and the group positive or -1")
+            }
+            bits = b
+            symmetric = parts[1] == "sym"
+            groupSize = g
+        }
+    }
+
+    func run() throws {
+        compute.apply()
+        guard let format = HFQuantizedFormat(rawValue: format) else {
+            throw ValidationError("--format '\(self.format)': expected gptq, gptq_v2 or awq")
+        }
+        let scheme = try Scheme(scheme)
+        let floats: [String: DType] = ["f16": .f16, "bf16": .bf16, "f32": .f32]
+        guard let floatDType = floats[floatType.lowercased()] else {
+            throw ValidationError("--float-type '\(floatType)': expected f16, bf16 or f32")
+        }
+        let source = try Quantize.openSource(input)
+        let keep = try keepFloat.map { pattern in
+            do { return try NSRegularExpression(pattern: pattern) } catch {
+                throw ValidationError("--keep-float '\(pattern)' is not a valid regular expression")
+            }
+        }
+        let projections = Set(HFQuantizedWriter.quantizableLayers(of: source).filter { name in
+            !keep.contains { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }
+        })
+        let start = Date()
+        let progress = Progress("export-hf", total: projections.count, quiet: compute.quiet)
+        var layers: [String: GroupQuantizedMatrix] = [:]
+        for t in source.tensors where projections.contains(t.name) {
+            layers[t.name] = try GroupQuantizedMatrix.roundToNearest(
+                try t.decode(), rows: t.shape[0], columns: t.shape[1], bits: scheme.bits, groupSize: scheme.groupSize,
+                symmetric: scheme.symmetric, minimumZeroPoint: format == .gptq ? 1 : 0)
+            progress.advance(note: t.name)
+        }
+        let summary = try HFQuantizedWriter(format: format, floatType: floatDType).write(source: source, layers: layers, to: output)
+        if let dumpReference {
+            try HFQuantizedWriter.writeDequantizedReference(source: source, layers: layers, to: dumpReference)
+        }
+        let c = summary.config
+        print("\(output): \(format.rawValue), \(c.bits)-bit \(c.symmetric ? "sym" : "asym"), group size \(c.groupSize), "
+              + "\(layers.count) layers quantized, " + String(format: "%.1f s", Date().timeIntervalSince(start)))
+        print("files: " + summary.files.joined(separator: ", "))
+        for note in summary.notes { print("note: \(note)") }
+    }
+}

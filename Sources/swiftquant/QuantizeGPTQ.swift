@@ -1,0 +1,118 @@
+import ArgumentParser
+import Evaluation
+import Formats
+import Foundation
+import Models
+import Quantization
+import Tensors
+import Tokenizers
+
+/// How `quantize` rounds the weights.
+enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
+    /// Round to nearest with each type's own encoder (llama-quantize's behaviour).
+    case rtn
+    /// GPTQ on calibration data, layer by layer.
+    case gptq
+}
+
+/// `quantize`'s options for calibrated methods.
+struct GPTQOptionsGroup: ParsableArguments {
+    @Option(name: .long, help: "rtn (default) or gptq.") var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "Calibration text (default: wikitext-2 valid.txt beside the repository).")
+    var calibration: String = "../shared/data/wikitext-2/valid.txt"
+    @Option(name: .long, help: "Calibration windows.") var nsamples: Int = 128
+    @Option(name: .long, help: "Tokens per calibration window.") var seqlen: Int = 512
+    @Option(name: .long, help: "Seed of the window draw.") var seed: UInt64 = 0
+    @Option(name: .long, help: "GPTQ dampening, as a fraction of the Hessian's mean diagonal.") var damp: Float = 0.01
+    @Flag(name: .customLong("act-order"), help: "GPTQ: quantize columns by decreasing Hessian diagonal.") var actOrder = false
+    @Flag(name: .customLong("static-groups"), help: "GPTQ with --act-order: group parameters from the unpermuted groups.")
+    var staticGroups = false
+
+    func validate() throws {
+        guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
+        guard damp > 0, damp.isFinite else { throw ValidationError("--damp must be positive") }
+        if staticGroups && !actOrder { throw ValidationError("--static-groups only makes sense with --act-order") }
+    }
+
+    var options: GPTQOptions { GPTQOptions(damp: damp, actOrder: actOrder, staticGroups: staticGroups) }
+
+    /// Loads the model behind `source`, draws the calibration windows and its tokenizer.
+    func calibrationModel(input: String, source: QuantizationSource) throws -> (LlamaModel, CalibrationWindows) {
+        let ckpt = try Checkpoint(path: input)
+        let model: LlamaModel, tokenizer: BPETokenizer
+        if let gguf = ckpt.gguf {
+            model = try LlamaLoader.load(gguf, weights: .native)
+            tokenizer = try BPETokenizer(gguf: gguf)
+        } else {
+            model = try LlamaLoader.load(source: source)
+            tokenizer = try BPETokenizer(source: source)
+        }
+        let text = try readText(calibration)
+        let tokens = tokenizer.encode(text, addBOS: false, parseSpecial: false)
+        let windows = try CalibrationWindows(tokens: tokens, count: nsamples, length: seqlen, seed: seed,
+                                             bos: tokenizer.addBOS ? tokenizer.bosID : nil)
+        return (model, windows)
+    }
+
+    /// GPTQ for every block linear whose planned GGUF type GPTQ can target (Q4_0, Q5_0,
+    /// Q8_0, Q4_K); the others are encoded by their type's own quantizer but still feed
+    /// their quantized outputs forward. Returns the encoded bytes by tensor name.
+    func quantizeGGUFLayers(input: String, source: QuantizationSource,
+                            plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)],
+                            importance: [String: [Float]], quiet: Bool) throws -> [String: [UInt8]] {
+        if actOrder {
+            throw ValidationError("--act-order cannot target GGUF blocks (a block is a run of consecutive columns); use --scheme for act-order")
+        }
+        let (model, windows) = try calibrationModel(input: input, source: source)
+        let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
+        var bytesByName: [String: [UInt8]] = [:]
+        var log: [(String, String, Double)] = []
+        let runner = SequentialQuantizer(model: model, windows: windows)
+        let total = model.blocks.count * 7
+        let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: total, quiet: quiet)
+        runner.onLayer = { _, name, _ in progress.advance(note: name + (log.last.map { String(format: " %.3f×RTN", $0.2) } ?? "")) }
+        let timings = try runner.run { job in
+            guard let type = types[job.name] else { return LayerOutcome(weights: job.weights) }
+            if let grid = GGUFBlockGPTQGrid(type: type), job.columns % type.blockSize == 0 {
+                let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
+                                          grid: grid, options: options)
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(job.rows * (type.byteCount(elements: job.columns) ?? 0))
+                r.weights.withUnsafeBufferPointer { w in
+                    for row in 0..<job.rows {
+                        let params = r.groupParameters.map { $0[row] }
+                        bytes += grid.encode(row: w.baseAddress! + row * job.columns, columns: job.columns, parameters: params)
+                    }
+                }
+                let rtn = GPTQ.roundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, grid: grid)
+                let ratio = GPTQ.outputError(job.weights, r.weights, rows: job.rows, columns: job.columns, hessian: job.hessian)
+                    / max(GPTQ.outputError(job.weights, rtn, rows: job.rows, columns: job.columns, hessian: job.hessian), .leastNonzeroMagnitude)
+                log.append((job.name, type.rawValue, ratio))
+                bytesByName[job.name] = bytes
+                return LayerOutcome(weights: r.weights, keep: try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes))
+            }
+            // Not a GPTQ target: the type's own encoder, its decoded weights fed forward.
+            guard Codecs.canQuantize(type), type.isQuantized else { return LayerOutcome(weights: job.weights) }
+            let bytes = try Codecs.quantize(type, job.weights, rowLength: job.columns, importance: importance[job.name])
+            bytesByName[job.name] = bytes
+            let back = try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: job.weights.count) }
+            log.append((job.name, type.rawValue + " (rtn)", 1))
+            let keep: (any Linear)? = QuantizedLinear.hasKernel(type)
+                ? try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes) : nil
+            return LayerOutcome(weights: back, keep: keep)
+        }
+        if !quiet {
+            for (name, type, ratio) in log { FileHandle.standardError.write(Data(String(format: "  %-28@ %-10@ ‖ΔWX‖² GPTQ/RTN %.3f\n", name, type, ratio).utf8)) }
+            let gptqRatios = log.filter { !$0.1.hasSuffix("(rtn)") }.map(\.2)
+            if !gptqRatios.isEmpty {
+                FileHandle.standardError.write(Data(String(format: "GPTQ on %d layers: mean ‖ΔWX‖² ratio to RTN %.3f, worst %.3f\n",
+                                                           gptqRatios.count, gptqRatios.reduce(0, +) / Double(gptqRatios.count),
+                                                           gptqRatios.max() ?? 0).utf8))
+            }
+        }
+        FileHandle.standardError.write(Data(String(format: "calibration %d×%d tokens: forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s, peak RSS %@\n",
+                                                   windows.windows.count, windows.length, timings.forward, timings.hessian, timings.solver,
+                                                   timings.total, ResidentMemory.peak().map(formatBytes) ?? "?").utf8))
+        return bytesByName
+    }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Checks an AWQ (GEMM) Hugging Face folder with numpy alone, independently of SwiftQuant's code.
+
+The folder's tensors are unpacked following AutoAWQ's GEMM layout as AutoAWQ,
+transformers and vLLM read it:
+
+  <module>.qweight  int32 [in, out/8]      4-bit codes packed along the output dimension,
+                                          8 per word, interleaved: the nibble at bits
+                                          4k..4k+3 of word j holds output column
+                                          8j + [0, 2, 4, 6, 1, 3, 5, 7][k] (readers undo it
+                                          with the reverse order [0, 4, 1, 5, 2, 6, 3, 7])
+  <module>.qzeros   int32 [groups, out/8]  zero points, packed the same way, stored as they are
+  <module>.scales   f16   [groups, out]
+  weight[o, i] = (code[i, o] - zero[i // group_size, o]) * scale[i // group_size, o]
+
+and checked for shapes, dtypes and the config (quant_method awq, version gemm, 4 bits,
+zero_point, modules_to_not_convert).
+
+  --reference FILE   f32 safetensors of the expected dequantized weights under
+                     `<module>.weight` (`swiftquant export-hf --dump-reference`): every
+                     quantized module must match it exactly.
+  --original FOLDER  a floating-point Hugging Face folder of the same model: each
+                     dequantized weight must be close to the original, the non-quantized
+                     tensors must match it to f16 precision.
+  --transformers     also load the folder with transformers (needs torch, transformers and an
+                     AWQ backend such as gptqmodel) and compare its logits on a few tokens
+                     with a float model holding the unpacked weights.
+
+Prints one line per finding and exits 1 if anything is wrong.
+
+  python3 scripts/check_awq_checkpoint.py OUT --reference REF.safetensors --original .cache/fixtures/hf-smollm2
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+PROJECTIONS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+REVERSE_ORDER = np.array([0, 4, 1, 5, 2, 6, 3, 7])
+REL_ERROR_LIMIT = 0.3  # 4-bit round-to-nearest; a misordered weight is near 1.4
+
+
+class Checker:
+    def __init__(self):
+        self.failures = 0
+
+    def fail(self, message):
+        print(f"FAIL {message}")
+        self.failures += 1
+
+    def ok(self, message):
+        print(f"ok   {message}")
+
+
+def load_folder(folder: Path) -> dict:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        tensors = {}
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            tensors.update(load_file(folder / shard))
+        return tensors
+    return load_file(folder / "model.safetensors")
+
+
+def unpack_awq(packed: np.ndarray) -> np.ndarray:
+    """[n, m/8] int32 -> [n, m] values in column order."""
+    words = packed.astype(np.int64) & 0xFFFFFFFF
+    nibbles = (words[:, :, None] >> (4 * np.arange(8))) & 0xF          # [n, m/8, 8], nibble k
+    return nibbles[:, :, REVERSE_ORDER].reshape(packed.shape[0], -1)    # column 8j + c <- nibble REVERSE[c]
+
+
+def dequantize(t: dict, module: str, group: int, out_f: int, in_f: int, c: Checker):
+    group = in_f if group == -1 else group
+    if in_f % group:
+        c.fail(f"{module}: {in_f} inputs are not a multiple of group_size {group}")
+        return None
+    groups = in_f // group
+    expect = {"qweight": ((in_f, out_f // 8), np.int32), "qzeros": ((groups, out_f // 8), np.int32),
+              "scales": ((groups, out_f), np.float16)}
+    for suffix, (shape, dtype) in expect.items():
+        a = t.get(f"{module}.{suffix}")
+        if a is None:
+            c.fail(f"{module}.{suffix} missing")
+            return None
+        if a.shape != shape or a.dtype != dtype:
+            c.fail(f"{module}.{suffix} is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+            return None
+    if f"{module}.g_idx" in t or f"{module}.weight" in t:
+        c.fail(f"{module} has a g_idx or a weight beside its qweight")
+    codes = unpack_awq(t[f"{module}.qweight"])                        # [in, out]
+    zeros = unpack_awq(t[f"{module}.qzeros"])                         # [groups, out]
+    scales = t[f"{module}.scales"].astype(np.float32)
+    if not np.all(np.isfinite(scales)):
+        c.fail(f"{module}.scales has non-finite values")
+    g = np.arange(in_f) // group
+    w = (codes - zeros[g, :]).astype(np.float32) * scales[g, :]
+    return np.ascontiguousarray(w.T)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--reference", type=Path)
+    parser.add_argument("--original", type=Path)
+    parser.add_argument("--transformers", action="store_true")
+    args = parser.parse_args()
+    c = Checker()
+
+    config = json.loads((args.folder / "config.json").read_text())
+    q = config.get("quantization_config") or {}
+    if q.get("quant_method") != "awq":
+        c.fail("config.json has no AWQ quantization_config")
+        return 1
+    if str(q.get("version", "")).lower() != "gemm" or q.get("bits") != 4 or q.get("zero_point") is not True:
+        c.fail(f"quantization_config {q} is not AWQ GEMM 4-bit with zero points")
+    skipped = q.get("modules_to_not_convert") or []
+    c.ok(f"config: AWQ gemm, 4-bit, group_size {q.get('group_size')}, {len(skipped)} modules not converted")
+
+    t = load_folder(args.folder)
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    heads, kv = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
+    head_dim = config.get("head_dim") or hidden // heads
+    shapes = {"self_attn.q_proj": (heads * head_dim, hidden), "self_attn.k_proj": (kv * head_dim, hidden),
+              "self_attn.v_proj": (kv * head_dim, hidden), "self_attn.o_proj": (hidden, heads * head_dim),
+              "mlp.gate_proj": (inter, hidden), "mlp.up_proj": (inter, hidden), "mlp.down_proj": (hidden, inter)}
+    weights = {}
+    for layer in range(config["num_hidden_layers"]):
+        for p in PROJECTIONS:
+            module = f"model.layers.{layer}.{p}"
+            out_f, in_f = shapes[p]
+            listed = any(s in module for s in skipped)
+            if f"{module}.qweight" in t:
+                if listed:
+                    c.fail(f"{module} is quantized but listed in modules_to_not_convert")
+                w = dequantize(t, module, q["group_size"], out_f, in_f, c)
+                if w is not None:
+                    weights[module + ".weight"] = w
+            elif f"{module}.weight" in t:
+                if not listed:
+                    c.fail(f"{module} is in floating point but not listed in modules_to_not_convert")
+            else:
+                c.fail(f"{module}: neither qweight nor weight")
+    c.ok(f"unpacked {len(weights)} quantized modules")
+
+    if args.reference:
+        ref = load_file(args.reference)
+        if set(ref) != set(weights):
+            c.fail(f"reference has {len(ref)} weights, the folder {len(weights)} quantized modules")
+        worst = 0.0
+        for name in sorted(set(ref) & set(weights)):
+            diff = float(np.max(np.abs(ref[name] - weights[name]))) if ref[name].shape == weights[name].shape else np.inf
+            worst = max(worst, diff)
+            if diff != 0:
+                c.fail(f"{name}: unpacked weight differs from the reference by up to {diff}")
+        c.ok(f"reference: max |difference| {worst} over {len(ref)} weights")
+
+    if args.original:
+        orig = load_folder(args.original)
+        worst = 0.0
+        for name, w in sorted(weights.items()):
+            o = orig[name].astype(np.float32)
+            rel = float(np.sqrt(np.mean((w - o) ** 2) / max(np.mean(o ** 2), 1e-30)))
+            worst = max(worst, rel)
+            if rel > REL_ERROR_LIMIT:
+                c.fail(f"{name}: relative RMS error {rel:.3f} against the original (limit {REL_ERROR_LIMIT})")
+        c.ok(f"original: worst relative RMS error of a quantized weight {worst:.4f}")
+        plain = [n for n in t if n.rsplit(".", 1)[-1] not in ("qweight", "qzeros", "scales")]
+        for name in plain:
+            a = t[name].astype(np.float32)
+            b = orig.get(name)
+            if b is None or a.shape != b.shape or not np.allclose(a, b.astype(np.float32), rtol=2 ** -10, atol=2 ** -24):
+                c.fail(f"{name} differs from the original beyond f16 rounding")
+        c.ok(f"original: {len(plain)} non-quantized tensors match to f16 precision")
+    if args.transformers:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from check_gptq_checkpoint import check_transformers
+        check_transformers(args.folder, t, weights, c)
+    print(f"{len(weights)} modules checked, {c.failures} failures")
+    return 1 if c.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
