@@ -21,13 +21,34 @@ public struct LayerOutcome {
     /// The quantized weights as f32 (they compute the block's outputs for the next block).
     public var weights: [Float]
     /// What the model keeps in place of the layer once its block is done (e.g. a compact
-    /// `QuantizedLinear`); nil keeps `weights` as a `DenseLinear`.
+    /// `QuantizedLinear`, or a `ReleasedLinear` when the caller has taken the result
+    /// elsewhere and memory must stay bounded); nil keeps `weights` as a `DenseLinear`.
     public var keep: (any Linear)?
 
     /// An outcome.
     public init(weights: [Float], keep: (any Linear)? = nil) {
         self.weights = weights
         self.keep = keep
+    }
+}
+
+/// A layer whose weights have been handed to an exporter: it keeps its shape so the model
+/// stays well-formed, but computing with it is a programming error.
+public struct ReleasedLinear: Linear {
+    /// The layer's name, for the error message.
+    public let name: String
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    /// A placeholder for layer `name` of the given shape.
+    public init(name: String, outFeatures: Int, inFeatures: Int) {
+        self.name = name
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        fatalError("\(name) was released after quantization; load the written model to run it")
     }
 }
 
@@ -99,6 +120,8 @@ public final class SequentialQuantizer {
     public let model: LlamaModel
     /// The calibration windows.
     public let windows: CalibrationWindows
+    /// Quantize only the first `blockLimit` blocks (nil: all).
+    public var blockLimit: Int?
     /// Called after each layer with (block, layer name, seconds so far).
     public var onLayer: (Int, String, Double) -> Void = { _, _, _ in }
 
@@ -121,7 +144,7 @@ public final class SequentialQuantizer {
             }
             return x
         }
-        for l in model.blocks.indices {
+        for l in model.blocks.indices.prefix(blockLimit ?? model.blocks.count) {
             var block = model.blocks[l]
             let slots = LlamaModel.linearSlots(l)
             // Decode this block's layers to f32.

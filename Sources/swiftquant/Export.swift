@@ -17,8 +17,8 @@ struct ExportHF: ParsableCommand {
         transformers/optimum/GPTQModel/vLLM (GPTQ), AutoAWQ/transformers/vLLM (AWQ), and in swiftquant
         itself (`perplexity`, `generate`). A quantized input (e.g. a Q4_1 GGUF) is decoded to f32 first.
 
-        Scheme: int<BITS>-<sym|asym>-g<GROUP> (GROUP -1 or "pc" for per-channel), e.g. int4-asym-g128,
-        int8-sym-pc. GPTQ takes 2, 3, 4 or 8 bits, AWQ 4. With --format gptq (checkpoint format v1, which
+        Scheme: int<BITS>-<sym|asym>-<g<GROUP>|channel>, e.g. int4-asym-g128,
+        int8-sym-channel. GPTQ takes 2, 3, 4 or 8 bits, AWQ 4. With --format gptq (checkpoint format v1, which
         stores zero − 1) asymmetric zero points are kept ≥ 1.
 
         Examples:
@@ -46,18 +46,19 @@ struct ExportHF: ParsableCommand {
         var bits: Int, symmetric: Bool, groupSize: Int
 
         init(_ text: String) throws {
-            let parts = text.lowercased().split(separator: "-").map(String.init)
-            guard parts.count == 3, parts[0].hasPrefix("int"), let b = Int(parts[0].dropFirst(3)),
-                  parts[1] == "sym" || parts[1] == "asym", parts[2].hasPrefix("g") || parts[2] == "pc" else {
-                throw ValidationError("--scheme '\(text)': expected int<BITS>-<sym|asym>-g<GROUP>, e.g. int4-asym-g128")
+            let parsed: QuantScheme
+            do { parsed = try QuantScheme(parsing: text) } catch { throw ValidationError("--scheme: \(error)") }
+            guard case let .integer(b, sym) = parsed.codebook, parsed.activations == .none,
+                  GroupQuantizedMatrix.supportedBits.contains(b) else {
+                throw ValidationError("--scheme '\(text)': Hugging Face GPTQ/AWQ folders hold int2/3/4/8 weights, e.g. int4-asym-g128")
             }
-            let g = parts[2] == "pc" ? -1 : Int(parts[2].dropFirst())
-            guard let g, g == -1 || g > 0, GroupQuantizedMatrix.supportedBits.contains(b) else {
-                throw ValidationError("--scheme '\(text)': bits must be 2, 3, 4 or 8 and the group positive or -1")
+            switch parsed.granularity {
+            case .channel: groupSize = -1
+            case .group(let g): groupSize = g
+            case .tensor: throw ValidationError("--scheme '\(text)': per-tensor scales do not exist in GPTQ/AWQ folders; use -channel or -g<N>")
             }
             bits = b
-            symmetric = parts[1] == "sym"
-            groupSize = g
+            symmetric = sym
         }
     }
 

@@ -17,11 +17,15 @@ struct Quantize: ParsableCommand {
           swiftquant quantize in.gguf out.gguf --type Q4_K_M --imatrix imatrix.gguf --tensor-type 'ffn_down=Q6_K'
           swiftquant quantize in.gguf out.gguf --type Q3_K_M --dry-run
           swiftquant quantize model-f32.gguf model-gptq-Q4_0.gguf --type Q4_0 --method gptq --nsamples 128 --seqlen 512
+          swiftquant quantize model-f32.gguf smol-gptq-int4 --method gptq --scheme int4-asym-g128 --act-order
         """)
 
     @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
     @Argument(help: "Output GGUF file.") var output: String?
-    @Option(name: .long, help: "Quantization type / mix (e.g. Q4_K_M).") var type: String
+    @Option(name: .long, help: "Quantization type / mix (e.g. Q4_K_M).") var type: String?
+    @Option(name: .long, help: "With --method gptq: a toolkit integer scheme (e.g. int4-asym-g128); OUT is then a Hugging Face GPTQ folder.")
+    var scheme: String?
+    @Option(name: .long, help: "Folder format for --scheme: gptq (v1, transformers' default) or gptq_v2.") var format: String = "gptq"
     @OptionGroup var gptq: GPTQOptionsGroup
     @Option(name: .long, help: "Importance matrix (GGUF or .dat, from `swiftquant imatrix` or llama-imatrix).")
     var imatrix: String?
@@ -32,8 +36,22 @@ struct Quantize: ParsableCommand {
     @Flag(name: .long, help: "Print the per-tensor report as JSON on stdout.") var json = false
     @OptionGroup var compute: ComputeOptions
 
+    func validate() throws {
+        if type == nil && scheme == nil { throw ValidationError("give --type (a GGUF mix) or, with --method gptq, --scheme") }
+        if type != nil && scheme != nil { throw ValidationError("give either --type (GGUF output) or --scheme (Hugging Face GPTQ folder), not both") }
+        if scheme != nil && gptq.method != .gptq {
+            throw ValidationError("--scheme writes a GPTQ folder and needs --method gptq (for round-to-nearest folders use export-hf)")
+        }
+    }
+
     func run() throws {
         compute.apply()
+        if let scheme {
+            guard let output else { throw ValidationError("give an output folder") }
+            return try gptq.writeHuggingFaceGPTQ(input: input, output: output, scheme: scheme, format: format,
+                                                 allowRequantize: allowRequantize, quiet: compute.quiet)
+        }
+        let type = self.type!
         guard let mix = QuantMix(name: type) else { throw RecipeError.unknownMix(type) }
         let overrides = try tensorTypes.map(QuantRecipe.Override.init(parsing:))
         let source = try Self.openSource(input)

@@ -115,4 +115,46 @@ struct GPTQOptionsGroup: ParsableArguments {
                                                    timings.total, ResidentMemory.peak().map(formatBytes) ?? "?").utf8))
         return bytesByName
     }
+
+    /// GPTQ onto a toolkit integer scheme, written as a Hugging Face GPTQ folder.
+    func writeHuggingFaceGPTQ(input: String, output: String, scheme text: String, format: String,
+                              allowRequantize: Bool, quiet: Bool) throws {
+        let scheme = try QuantScheme(parsing: text)
+        guard var grid = AffineGPTQGrid(scheme), GroupQuantizedMatrix.supportedBits.contains(grid.grid.bits) else {
+            throw ValidationError("--scheme \(text): GPTQ folders take int2/3/4/8 weights per channel or per group (e.g. int4-asym-g128)")
+        }
+        guard let hfFormat = HFQuantizedFormat(rawValue: format), hfFormat != .awq else {
+            throw ValidationError("--format '\(format)': expected gptq or gptq_v2")
+        }
+        grid.scaleType = .f16  // checkpoints store f16 scales
+        if hfFormat == .gptq { grid.minimumZeroPoint = 1 }
+        let source = try Quantize.openSource(input)
+        if !allowRequantize, let q = source.tensors.first(where: { $0.type.isQuantized && $0.shape.count >= 2 }) {
+            throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.name, type: q.type.rawValue)
+        }
+        let wanted = Set(HFQuantizedWriter.quantizableLayers(of: source))
+        let (model, windows) = try calibrationModel(input: input, source: source)
+        let runner = SequentialQuantizer(model: model, windows: windows)
+        let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
+        var layers: [String: GroupQuantizedMatrix] = [:]
+        var ratios: [Double] = []
+        runner.onLayer = { _, name, _ in progress.advance(note: name + (ratios.last.map { String(format: " %.3f×RTN", $0) } ?? "")) }
+        let timings = try runner.run { job in
+            guard wanted.contains(job.name) else { return LayerOutcome(weights: job.weights) }
+            let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
+                                      grid: grid, options: options)
+            let rtn = GPTQ.roundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, grid: grid)
+            ratios.append(GPTQ.outputError(job.weights, r.weights, rows: job.rows, columns: job.columns, hessian: job.hessian)
+                / max(GPTQ.outputError(job.weights, rtn, rows: job.rows, columns: job.columns, hessian: job.hessian), .leastNonzeroMagnitude))
+            layers[job.name] = try GroupQuantizedMatrix(r, grid: grid, rows: job.rows, columns: job.columns)
+            return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
+        }
+        let summary = try HFQuantizedWriter(format: hfFormat).write(source: source, layers: layers, to: output)
+        print(String(format: "%@: GPTQ %@ (%@), %d layers, ‖ΔWX‖² vs RTN: mean %.3f, worst %.3f", output, scheme.description,
+                     hfFormat.rawValue, layers.count, ratios.reduce(0, +) / Double(max(ratios.count, 1)), ratios.max() ?? 0))
+        print(String(format: "calibration %d×%d tokens: forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s, peak RSS %@",
+                     windows.windows.count, windows.length, timings.forward, timings.hessian, timings.solver, timings.total,
+                     ResidentMemory.peak().map(formatBytes) ?? "?"))
+        for note in summary.notes { print("note: \(note)") }
+    }
 }

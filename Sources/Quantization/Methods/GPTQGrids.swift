@@ -8,7 +8,10 @@ public struct AffineGPTQGrid: GPTQGrid {
     /// Columns per group; 0 = per output channel.
     public let groupSize: Int
     /// How scales are stored (they are rounded to it before use).
-    public let scaleType: QuantScheme.ScaleType
+    public var scaleType: QuantScheme.ScaleType
+    /// Asymmetric zero points are raised to at least this (1 keeps them storable in the
+    /// GPTQ v1 checkpoint format, which stores zero − 1).
+    public var minimumZeroPoint: Int32 = 0
 
     /// A grid for an integer scheme (`int4-asym-g128`, `int3-sym-channel`, …); nil for
     /// schemes that are not integer grids per channel or group.
@@ -32,7 +35,11 @@ public struct AffineGPTQGrid: GPTQGrid {
                 hi[r] = max(hi[r], col[r])
             }
         }
-        return (0..<rows).map { grid.parameters(min: lo[$0], max: hi[$0], scaleType: scaleType) }
+        return (0..<rows).map { r in
+            var p = grid.parameters(min: lo[r], max: hi[r], scaleType: scaleType)
+            if !grid.symmetric && p.zeroPoint < minimumZeroPoint { p.zeroPoint = min(minimumZeroPoint, grid.qmax) }
+            return p
+        }
     }
 
     @inline(__always)

