@@ -38,6 +38,10 @@ struct FakeQuant: ParsableCommand {
     var calibrationTokens: Int = 4096
     @Option(name: .long, help: "rtn (default) or gptq (calibrated on --calibration; integer schemes).")
     var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "W8A8 schemes: fold SmoothQuant factors with this α (0…1) first.") var smoothquant: Float?
+    @Flag(name: .customLong("llm-int8"), help: "W8A8 schemes: LLM.int8() — input columns whose calibration max |x| exceeds --outlier-threshold stay f32.")
+    var llmInt8 = false
+    @Option(name: .customLong("outlier-threshold"), help: "LLM.int8() outlier threshold on |x|.") var outlierThreshold: Float = 6
     @Option(name: .long, help: "GPTQ calibration windows.") var nsamples: Int = 128
     @Option(name: .long, help: "GPTQ tokens per window.") var seqlen: Int = 512
     @Flag(name: .customLong("act-order"), help: "GPTQ: columns by decreasing Hessian diagonal.") var actOrder = false
@@ -55,6 +59,8 @@ struct FakeQuant: ParsableCommand {
 
     struct Output: Encodable {
         var model: String, scheme: String
+        /// Storage bits per quantized weight (codes, scales, zero points, codebooks).
+        var bitsPerWeight: Double
         var baselinePerplexity: PerplexityResult?
         var perplexity: PerplexityResult?
         var summary: WeightErrorAggregate
@@ -75,7 +81,7 @@ struct FakeQuant: ParsableCommand {
             let reports = try fakeQuantizeCheckpoint(checkpoint, scheme: parsed, where: { include($0) && $0.hasSuffix("weight") },
                                                      progress: Progress("fakequant", total: checkpoint.tensors.count, quiet: compute.quiet))
             guard !reports.isEmpty else { throw FakeQuantError.noLayers(pattern: only ?? "*") }
-            return try finish(Output(model: model, scheme: parsed.description, summary: WeightErrorAggregate(reports), layers: reports))
+            return try finish(Output(model: model, scheme: parsed.description, bitsPerWeight: Self.bits(parsed, reports), summary: WeightErrorAggregate(reports), layers: reports))
         }
 
         let loaded = try LoadedModel(path: model, weights: .f32)
@@ -93,7 +99,9 @@ struct FakeQuant: ParsableCommand {
         guard !names.isEmpty else { throw FakeQuantError.noLayers(pattern: only ?? "*") }
         let progress = Progress("fakequant \(parsed)", total: names.count, quiet: compute.quiet)
         let reports: [FakeQuantLayerReport]
-        if method == .gptq {
+        if parsed.activations != .none {
+            reports = try quantizeActivations(loaded, scheme: parsed, names: names)
+        } else if method == .gptq {
             guard let grid = AffineGPTQGrid(parsed) else {
                 throw ValidationError("--method gptq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
             }
@@ -121,14 +129,67 @@ struct FakeQuant: ParsableCommand {
             }
         }
         let ppl = try perplexity("perplexity")
-        try finish(Output(model: model, scheme: parsed.description, baselinePerplexity: base, perplexity: ppl,
+        try finish(Output(model: model, scheme: parsed.description, bitsPerWeight: Self.bits(parsed, reports), baselinePerplexity: base, perplexity: ppl,
                           summary: WeightErrorAggregate(reports), layers: reports))
+    }
+
+    /// W8A8: optional SmoothQuant folding, then every block linear becomes a `W8A8Linear`
+    /// (or an outlier-decomposed one), calibrated on --calibration for static ranges.
+    private func quantizeActivations(_ loaded: LoadedModel, scheme: QuantScheme, names: [String]) throws -> [FakeQuantLayerReport] {
+        guard names.count == loaded.model.linearNames.count else {
+            throw ValidationError("W8A8 schemes quantize every block linear; drop --only")
+        }
+        let text = try readText(calibration)
+        let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
+                                             count: max(1, calibrationTokens / 512), length: 512, seed: 0, bos: loaded.bos)
+        let model = loaded.model
+        if let alpha = smoothquant {
+            guard (0...1).contains(alpha) else { throw ValidationError("--smoothquant α must be in 0…1") }
+            let statistics = model.inputStatistics(over: windows.windows)
+            try model.smoothActivations(statistics: statistics, alpha: { _ in alpha })
+            Progress.log("SmoothQuant α = \(alpha) folded into \(model.blocks.count) blocks", quiet: compute.quiet)
+        }
+        // Weight error of the int8 per-channel weights (after smoothing, so against the smoothed model).
+        var reports: [FakeQuantLayerReport] = []
+        for name in names {
+            guard let layer = model.linear(named: name), let w = model.denseWeights(named: name) else { throw FakeQuantError.notDense(layer: name) }
+            let q = try fakeQuantize(w, rows: layer.outFeatures, columns: layer.inFeatures, scheme: scheme)
+            reports.append(FakeQuantLayerReport(name: name, shape: [layer.outFeatures, layer.inFeatures], scheme: scheme.description,
+                                                error: WeightErrorSummary(reference: w, approximation: q)))
+        }
+        let needsRanges = scheme.activations == .static || llmInt8
+        let statistics = needsRanges ? model.inputStatistics(over: windows.windows) : nil
+        if llmInt8 {
+            try model.quantizeW8A8(.outlierDecomposed(statistics!, threshold: outlierThreshold))
+            var outliers: [(String, Int)] = []
+            for name in names { if let o = model.linear(named: name) as? OutlierDecomposedLinear { outliers.append((name, o.outlierColumns.count)) } }
+            let total = outliers.reduce(0) { $0 + $1.1 }
+            Progress.log("LLM.int8(): \(total) outlier columns (|x| > \(outlierThreshold)) over \(outliers.count) layers; most: "
+                         + outliers.sorted { $0.1 > $1.1 }.prefix(4).map { "\($0.0) \($0.1)" }.joined(separator: ", "), quiet: false)
+        } else if scheme.activations == .static {
+            try model.quantizeW8A8(.staticPerTensor(statistics!))
+        } else {
+            try model.quantizeW8A8(.dynamicPerToken)
+        }
+        return reports
+    }
+
+    /// Weighted bits per parameter of `scheme` over the reported layers.
+    static func bits(_ scheme: QuantScheme, _ reports: [FakeQuantLayerReport]) -> Double {
+        var bits = 0.0, n = 0
+        for r in reports {
+            let count = r.shape[0] * r.shape[1]
+            bits += scheme.bitsPerParameter(rows: r.shape[0], columns: r.shape[1]) * Double(count)
+            n += count
+        }
+        return n > 0 ? bits / Double(n) : 0
     }
 
     private func finish(_ out: Output) throws {
         if json { return try printJSON(out) }
         let s = out.summary
-        print("\(out.model): \(out.scheme) on \(out.layers.count) layers, \(s.parameters) weights")
+        print("\(out.model): \(out.scheme) on \(out.layers.count) layers, \(s.parameters) weights, "
+              + String(format: "%.3f bits per weight", out.bitsPerWeight))
         print(String(format: "weights: SQNR %.2f dB (all weights), mean layer SQNR %.2f dB, worst %.2f dB (%@); cosine %.6f; RMSE %.4g",
                      s.sqnrDB, s.meanLayerSQNR, s.worstLayerSQNR, s.worstLayer, s.cosine, s.rmse))
         let shown = layers ? out.layers : Array(out.layers.sorted { $0.error.sqnrDB < $1.error.sqnrDB }.prefix(5))
