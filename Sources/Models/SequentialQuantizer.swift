@@ -120,6 +120,12 @@ public final class SequentialQuantizer {
     public let model: LlamaModel
     /// The calibration windows.
     public let windows: CalibrationWindows
+    /// Called for each block after its inputs are captured and before its layers are
+    /// quantized, with the block index and the Hessian of each distinct input (keyed by the
+    /// first consumer's kind: `attn_q`, `attn_output`, `ffn_gate`, `ffn_down`). It may change
+    /// the model's block `l` in function-preserving ways (folding scales, as AWQ does) and
+    /// returns, per input kind it rescaled, the factor `s` its input columns were divided by.
+    public var prepareBlock: ((Int, [String: [Float]]) throws -> [String: [Float]])?
     /// Quantize only the first `blockLimit` blocks (nil: all).
     public var blockLimit: Int?
     /// Called after each layer with (block, layer name, seconds so far).
@@ -182,8 +188,32 @@ public final class SequentialQuantizer {
             timings.hessian += hessianSeconds
             timings.forward += Date().timeIntervalSince(t0) - hessianSeconds
 
-            // Quantize each layer.
+            // Let the caller transform the block (e.g. fold AWQ scales) before quantizing.
             var hessians: [ObjectIdentifier: [Float]] = [:]
+            if let prepareBlock {
+                let byKind = ["attn_q": attnIn, "attn_output": outIn, "ffn_gate": mlpIn, "ffn_down": downIn]
+                var hs: [String: [Float]] = [:]
+                for (k, acc) in byKind { hs[k] = acc.hessian() }
+                let saved = model.blocks[l]
+                model.blocks[l] = block
+                let scaled = try prepareBlock(l, hs)
+                block = model.blocks[l]
+                model.blocks[l] = saved
+                for (k, acc) in byKind {
+                    var h = hs[k]!
+                    if let s = scaled[k] {
+                        let n = acc.n
+                        for i in 0..<n { for j in 0..<n { h[i * n + j] /= s[i] * s[j] } }
+                    }
+                    hessians[ObjectIdentifier(acc)] = h
+                }
+                for (name, path) in slots {
+                    if let d = block[keyPath: path] as? DenseLinear {
+                        weights[name] = d.weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: d.weight.count)) }
+                    }
+                }
+            }
+            // Quantize each layer.
             var kept: [String: any Linear] = [:]
             for (name, path) in slots {
                 let acc = accumulatorOf[kind(name)]!
@@ -210,22 +240,10 @@ public final class SequentialQuantizer {
                 timings.forward += Date().timeIntervalSince(t1)
             }
             for (name, path) in slots { model.blocks[l][keyPath: path] = kept[name]! }
+            model.blocks[l].attentionNorm = block.attentionNorm
+            model.blocks[l].mlpNorm = block.mlpNorm
         }
         timings.total = Date().timeIntervalSince(start)
         return timings
-    }
-}
-
-extension GPTQ {
-    /// `Σ_r δ_r·H·δ_rᵀ` for `δ = W − Ŵ` (`rows × n`): the layer-output error ‖(W − Ŵ)Xᵀ‖²
-    /// up to the factor `n_tokens/2` folded into `H = 2·XᵀX/n_tokens`.
-    public static func outputError(_ w: [Float], _ q: [Float], rows: Int, columns n: Int, hessian h: [Float]) -> Double {
-        var delta = [Float](repeating: 0, count: rows * n)
-        for i in delta.indices { delta[i] = w[i] - q[i] }
-        var dh = [Float](repeating: 0, count: rows * n)
-        BLAS.matmul(delta, h, &dh, m: rows, n: n, k: n)
-        var total = 0.0
-        for i in delta.indices { total += Double(delta[i]) * Double(dh[i]) }
-        return total
     }
 }

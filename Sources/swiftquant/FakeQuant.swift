@@ -101,6 +101,8 @@ struct FakeQuant: ParsableCommand {
         let reports: [FakeQuantLayerReport]
         if parsed.activations != .none {
             reports = try quantizeActivations(loaded, scheme: parsed, names: names)
+        } else if method == .awq {
+            reports = try awq(loaded, scheme: parsed, include: include, progress: progress)
         } else if method == .gptq {
             guard let grid = AffineGPTQGrid(parsed) else {
                 throw ValidationError("--method gptq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
@@ -171,6 +173,46 @@ struct FakeQuant: ParsableCommand {
         } else {
             try model.quantizeW8A8(.dynamicPerToken)
         }
+        return reports
+    }
+
+    /// AWQ: per block, scales searched on the calibration inputs and folded into the norms
+    /// (and up → down), then clipped round-to-nearest of every selected layer.
+    private func awq(_ loaded: LoadedModel, scheme: QuantScheme, include: @escaping (String) -> Bool,
+                     progress: Evaluation.Progress) throws -> [FakeQuantLayerReport] {
+        guard let grid = AffineGPTQGrid(scheme) else {
+            throw ValidationError("--method awq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
+        }
+        let text = try readText(calibration)
+        let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
+                                             count: nsamples, length: seqlen, seed: 0, bos: loaded.bos)
+        let model = loaded.model
+        let runner = SequentialQuantizer(model: model, windows: windows)
+        var alphas: [String] = []
+        runner.prepareBlock = { l, hessians in
+            var scaled: [String: [Float]] = [:]
+            for (point, kind) in [(FoldPoint.attentionInput, "attn_q"), (.mlpInput, "ffn_gate"), (.downInput, "ffn_down")] {
+                let names = point.consumers(layer: l)
+                guard names.allSatisfy(include), let h = hessians[kind] else { continue }
+                let weights = names.compactMap { model.denseWeights(named: $0) }
+                let rows = names.compactMap { model.linear(named: $0)?.outFeatures }
+                let search = AWQ.searchScales(consumers: weights, rows: rows, columns: model.channelCount(point), hessian: h, grid: grid)
+                try model.foldScales(search.scales, at: point, layer: l)
+                scaled[kind] = search.scales
+                alphas.append(String(format: "%.2f", search.alpha))
+            }
+            return scaled
+        }
+        runner.onLayer = { _, name, _ in progress.advance(note: name) }
+        var reports: [FakeQuantLayerReport] = []
+        let timings = try runner.run { job in
+            guard include(job.name) else { return LayerOutcome(weights: job.weights) }
+            let q = AWQ.clippedRoundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian, grid: grid)
+            reports.append(FakeQuantLayerReport(name: job.name, shape: [job.rows, job.columns], scheme: scheme.description,
+                                                error: WeightErrorSummary(reference: job.weights, approximation: q)))
+            return LayerOutcome(weights: q)
+        }
+        Progress.log(String(format: "AWQ: %.1f s; α per fold point: ", timings.total) + alphas.joined(separator: " "), quiet: compute.quiet)
         return reports
     }
 

@@ -13,6 +13,9 @@ enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
     case rtn
     /// GPTQ on calibration data, layer by layer.
     case gptq
+    /// AWQ: activation-aware scales folded into the norms, then clipped round-to-nearest
+    /// (`fakequant` only for now).
+    case awq
 }
 
 /// `quantize`'s options for calibrated methods.
@@ -32,6 +35,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
         guard damp > 0, damp.isFinite else { throw ValidationError("--damp must be positive") }
         if staticGroups && !actOrder { throw ValidationError("--static-groups only makes sense with --act-order") }
+        if method == .awq { throw ValidationError("--method awq is available in `swiftquant fakequant` (file export of AWQ-scaled models is not built yet)") }
     }
 
     var options: GPTQOptions { GPTQOptions(damp: damp, actOrder: actOrder, staticGroups: staticGroups) }

@@ -195,3 +195,17 @@ public enum GPTQ {
         return GPTQResult(weights: out, groupParameters: groupParameters, groupIndex: groupIndex, order: order, loss: loss)
     }
 }
+
+extension GPTQ {
+    /// `Σ_r δ_r·H·δ_rᵀ` for `δ = W − Ŵ` (`rows × n`): the layer-output error ‖(W − Ŵ)Xᵀ‖²
+    /// up to the factor `n_tokens/2` folded into `H = 2·XᵀX/n_tokens`.
+    public static func outputError(_ w: [Float], _ q: [Float], rows: Int, columns n: Int, hessian h: [Float]) -> Double {
+        var delta = [Float](repeating: 0, count: rows * n)
+        for i in delta.indices { delta[i] = w[i] - q[i] }
+        var dh = [Float](repeating: 0, count: rows * n)
+        BLAS.matmul(delta, h, &dh, m: rows, n: n, k: n)
+        var total = 0.0
+        for i in delta.indices { total += Double(delta[i]) * Double(dh[i]) }
+        return total
+    }
+}
