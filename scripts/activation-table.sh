@@ -39,4 +39,4 @@ row "W8A8 static per-tensor" --scheme w8a8-static
 row "W8A8 static + SmoothQuant α=0.5" --scheme w8a8-static --smoothquant 0.5
 row "W8A8 dynamic per-token (vector-wise int8)" --scheme w8a8-dynamic
 row "W8A8 dynamic + SmoothQuant α=0.5" --scheme w8a8-dynamic --smoothquant 0.5
-row "LLM.int8() (|x| > 6 columns in f32)" --scheme w8a8-dynamic --llm-int8
+row "LLM.int8() (input columns with max abs x > 6 kept in f32)" --scheme w8a8-dynamic --llm-int8
