@@ -6,6 +6,7 @@
 #   CHUNKS=N    perplexity chunks of 512 tokens (default 20)
 #   NSAMPLES=N  calibration windows of 512 tokens (default 128)
 #   OUT=DIR     where the files go (default /tmp/swiftquant-gptq)
+#   SCHEMES="…" integer schemes to compare (default int4-asym-g128 int3-asym-g128 int4-asym-channel; "" for the GGUF rows only)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,7 +43,7 @@ echo
 echo "| method | quantize time | peak RSS | PPL ± s.e. |"
 echo "| --- | --- | --- | --- |"
 printf '| F32 (reference) | – | – | %s |\n' "$(ppl "$out/f32.gguf")"
-for scheme in int4-asym-g128 int3-asym-g128 int4-asym-channel; do
+for scheme in ${SCHEMES-int4-asym-g128 int3-asym-g128 int4-asym-channel}; do
   row "RTN $scheme" "$out/rtn-$scheme" $sq export-hf "$out/f32.gguf" "$out/rtn-$scheme" --format gptq --scheme "$scheme"
   row "GPTQ $scheme" "$out/gptq-$scheme" $sq quantize "$out/f32.gguf" "$out/gptq-$scheme" --method gptq --scheme "$scheme" --nsamples "$nsamples"
   if [ "$scheme" = int4-asym-g128 ]; then
@@ -52,4 +53,5 @@ done
 for type in Q4_0 Q4_K_M; do
   row "RTN GGUF $type" "$out/rtn-$type.gguf" $sq quantize "$out/f32.gguf" "$out/rtn-$type.gguf" --type "$type"
   row "GPTQ GGUF $type" "$out/gptq-$type.gguf" $sq quantize "$out/f32.gguf" "$out/gptq-$type.gguf" --type "$type" --method gptq --nsamples "$nsamples"
+  row "GPTQ GGUF $type act-order" "$out/gptq-$type-ao.gguf" $sq quantize "$out/f32.gguf" "$out/gptq-$type-ao.gguf" --type "$type" --method gptq --nsamples "$nsamples" --act-order
 done

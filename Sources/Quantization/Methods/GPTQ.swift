@@ -26,8 +26,9 @@ public struct GPTQOptions: Sendable {
     public var damp: Float = 0.01
     /// Quantize columns in order of decreasing Hessian diagonal (most salient first).
     public var actOrder = false
-    /// With `actOrder`: compute every group's parameters up front from the unpermuted
-    /// groups of the original weights, so groups stay contiguous column ranges.
+    /// Compute every group's parameters up front from the original weights' (unpermuted)
+    /// groups, so groups stay contiguous column ranges under act-order and each group's grid
+    /// is the one round-to-nearest would use.
     public var staticGroups = false
 
     /// Options with the defaults (block 128, damp 0.01, natural order).
@@ -124,7 +125,7 @@ public enum GPTQ {
         var columnGroup = [Int](repeating: 0, count: n)  // by position in quantization order
         if g == 0 {
             groupParameters = [wt.withUnsafeBufferPointer { grid.parameters(columns: $0.baseAddress!, count: n, rows: rows) }]
-        } else if options.actOrder && options.staticGroups {
+        } else if options.staticGroups {
             for start in stride(from: 0, to: n, by: g) {
                 let count = min(g, n - start)
                 var cols = [Float](repeating: 0, count: count * rows)
@@ -153,11 +154,11 @@ public enum GPTQ {
                     let i2 = min(i1 + block, n)
                     for j in i1..<i2 {
                         let col = wtp + j * rows
-                        if g > 0 && !(options.actOrder && options.staticGroups) && j % g == 0 {
+                        if g > 0 && !(options.staticGroups) && j % g == 0 {
                             groupParameters.append(grid.parameters(columns: col, count: min(g, n - j), rows: rows))
                         }
                         let params = groupParameters[g == 0 ? 0 : columnGroup[j]]
-                        let offset = g == 0 ? order[j] : (options.actOrder && options.staticGroups ? order[j] % g : j % g)
+                        let offset = g == 0 ? order[j] : (options.staticGroups ? order[j] % g : j % g)
                         let d = up[j * n + j]
                         guard d > 0 && d.isFinite else { throw GPTQError.notPositiveDefinite(info: j + 1) }
                         let e = err.withUnsafeMutableBufferPointer { $0.baseAddress! + (j - i1) * rows }
