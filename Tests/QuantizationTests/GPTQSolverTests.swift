@@ -56,7 +56,7 @@ struct GPTQProblem {
         let p = GPTQProblem(rows: 48, columns: 256)
         let grid = try #require(AffineGPTQGrid(try QuantScheme(parsing: text)))
         let rtn = GPTQ.roundToNearest(weights: p.weights, rows: p.rows, columns: p.columns, grid: grid)
-        for options in [GPTQOptions(), GPTQOptions(actOrder: true), GPTQOptions(actOrder: true, staticGroups: true)] {
+        for options in [GPTQOptions(), GPTQOptions(staticGroups: true), GPTQOptions(actOrder: true), GPTQOptions(actOrder: true, staticGroups: true)] {
             let r = try GPTQ.quantize(weights: p.weights, rows: p.rows, columns: p.columns, hessian: p.hessian, grid: grid, options: options)
             let ratio = p.outputError(r.weights) / p.outputError(rtn)
             #expect(ratio < 0.9, "\(text) act-order \(options.actOrder) static \(options.staticGroups): GPTQ/RTN = \(ratio)")
@@ -99,7 +99,9 @@ struct GPTQProblem {
     func ggufBlockTargetsBeatTheirOwnEncoderAndEncodeExactly(_ type: DType) throws {
         let p = GPTQProblem(rows: 24, columns: 512)
         let grid = try #require(GGUFBlockGPTQGrid(type: type))
-        let r = try GPTQ.quantize(weights: p.weights, rows: p.rows, columns: p.columns, hessian: p.hessian, grid: grid)
+        // Static block scales (from the original weights), as the CLI uses for GGUF targets, with act-order.
+        let r = try GPTQ.quantize(weights: p.weights, rows: p.rows, columns: p.columns, hessian: p.hessian, grid: grid,
+                                  options: GPTQOptions(actOrder: true, staticGroups: true))
         var bytes: [UInt8] = []
         for row in 0..<p.rows {
             let params = (0..<(p.columns / type.blockSize)).map { r.groupParameters[$0][row] }
