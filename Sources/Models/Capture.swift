@@ -137,19 +137,28 @@ public final class ActivationSamples: @unchecked Sendable {
     }
 }
 
-/// A linear layer that keeps samples of its inputs before running.
-public struct SamplingLinear: Linear {
+/// A linear layer that shows each input batch to `tap` (name, rows pointer, rows, columns)
+/// before computing: the hook that samples or accumulates calibration statistics. (Unchecked
+/// Sendable: the taps used here lock, or run while the model is driven by one thread.)
+public struct TappedLinear: Linear, @unchecked Sendable {
     /// The wrapped layer.
     public let base: any Linear
-    /// The name the samples are filed under.
+    /// The name passed to `tap`.
     public let name: String
-    /// Where they go.
-    public let samples: ActivationSamples
+    /// Called with every input batch.
+    public let tap: (String, UnsafePointer<Float>, Int, Int) -> Void
     public var inFeatures: Int { base.inFeatures }
     public var outFeatures: Int { base.outFeatures }
 
+    /// Wraps `base`, calling `tap` before each forward.
+    public init(base: any Linear, name: String, tap: @escaping (String, UnsafePointer<Float>, Int, Int) -> Void) {
+        self.base = base
+        self.name = name
+        self.tap = tap
+    }
+
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        samples.add(name, x, rows: rows, columns: inFeatures)
+        tap(name, x, rows, inFeatures)
         base.forward(x, rows: rows, into: y)
     }
 }
@@ -170,7 +179,7 @@ extension LlamaModel {
     public func sampleInputs(into samples: ActivationSamples, where include: (String) -> Bool) {
         for name in linearNames where include(name) {
             if let layer = linear(named: name) {
-                replaceLinear(named: name, with: SamplingLinear(base: layer, name: name, samples: samples))
+                replaceLinear(named: name, with: TappedLinear(base: layer, name: name, tap: samples.add))
             }
         }
     }

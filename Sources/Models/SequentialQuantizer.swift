@@ -93,19 +93,6 @@ final class HessianAccumulator: @unchecked Sendable {
     }
 }
 
-/// A linear layer that adds its inputs to a Hessian before computing.
-struct HessianCapturingLinear: Linear {
-    let base: any Linear
-    let accumulator: HessianAccumulator
-    var inFeatures: Int { base.inFeatures }
-    var outFeatures: Int { base.outFeatures }
-
-    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        accumulator.add(x, rows: rows)
-        base.forward(x, rows: rows, into: y)
-    }
-}
-
 /// Quantizes a Llama model block by block on calibration data, the way GPTQ needs it:
 /// the calibration windows' hidden states enter block 0; for each block the inputs of its
 /// linear layers are captured (as Hessians `2·XᵀX/n`; layers sharing an input share one),
@@ -176,7 +163,8 @@ public final class SequentialQuantizer {
             func kind(_ name: String) -> String { String(name.split(separator: ".")[2]) }
             var capturing = block
             for (name, path) in slots {
-                capturing[keyPath: path] = HessianCapturingLinear(base: block[keyPath: path], accumulator: accumulatorOf[kind(name)]!)
+                let acc = accumulatorOf[kind(name)]!
+                capturing[keyPath: path] = TappedLinear(base: block[keyPath: path], name: name) { _, x, rows, _ in acc.add(x, rows: rows) }
             }
             let t0 = Date()
             for i in hidden.indices {
