@@ -37,34 +37,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 
-PROJECTIONS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_check_common import (Checker, check_original, check_reference, check_transformers,  # noqa: E402
+                             dequantize_all, load_folder)
+
 REVERSE_ORDER = np.array([0, 4, 1, 5, 2, 6, 3, 7])
 REL_ERROR_LIMIT = 0.3  # 4-bit round-to-nearest; a misordered weight is near 1.4
-
-
-class Checker:
-    def __init__(self):
-        self.failures = 0
-
-    def fail(self, message):
-        print(f"FAIL {message}")
-        self.failures += 1
-
-    def ok(self, message):
-        print(f"ok   {message}")
-
-
-def load_folder(folder: Path) -> dict:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        tensors = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            tensors.update(load_file(folder / shard))
-        return tensors
-    return load_file(folder / "model.safetensors")
 
 
 def unpack_awq(packed: np.ndarray) -> np.ndarray:
@@ -122,63 +101,13 @@ def main() -> int:
     c.ok(f"config: AWQ gemm, 4-bit, group_size {q.get('group_size')}, {len(skipped)} modules not converted")
 
     t = load_folder(args.folder)
-    hidden, inter = config["hidden_size"], config["intermediate_size"]
-    heads, kv = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
-    head_dim = config.get("head_dim") or hidden // heads
-    shapes = {"self_attn.q_proj": (heads * head_dim, hidden), "self_attn.k_proj": (kv * head_dim, hidden),
-              "self_attn.v_proj": (kv * head_dim, hidden), "self_attn.o_proj": (hidden, heads * head_dim),
-              "mlp.gate_proj": (inter, hidden), "mlp.up_proj": (inter, hidden), "mlp.down_proj": (hidden, inter)}
-    weights = {}
-    for layer in range(config["num_hidden_layers"]):
-        for p in PROJECTIONS:
-            module = f"model.layers.{layer}.{p}"
-            out_f, in_f = shapes[p]
-            listed = any(s in module for s in skipped)
-            if f"{module}.qweight" in t:
-                if listed:
-                    c.fail(f"{module} is quantized but listed in modules_to_not_convert")
-                w = dequantize(t, module, q["group_size"], out_f, in_f, c)
-                if w is not None:
-                    weights[module + ".weight"] = w
-            elif f"{module}.weight" in t:
-                if not listed:
-                    c.fail(f"{module} is in floating point but not listed in modules_to_not_convert")
-            else:
-                c.fail(f"{module}: neither qweight nor weight")
-    c.ok(f"unpacked {len(weights)} quantized modules")
-
+    weights = dequantize_all(config, t, lambda module, out_f, in_f: dequantize(t, module, q["group_size"], out_f, in_f, c),
+                             c, not_converted=skipped)
     if args.reference:
-        ref = load_file(args.reference)
-        if set(ref) != set(weights):
-            c.fail(f"reference has {len(ref)} weights, the folder {len(weights)} quantized modules")
-        worst = 0.0
-        for name in sorted(set(ref) & set(weights)):
-            diff = float(np.max(np.abs(ref[name] - weights[name]))) if ref[name].shape == weights[name].shape else np.inf
-            worst = max(worst, diff)
-            if diff != 0:
-                c.fail(f"{name}: unpacked weight differs from the reference by up to {diff}")
-        c.ok(f"reference: max |difference| {worst} over {len(ref)} weights")
-
+        check_reference(args.reference, weights, c)
     if args.original:
-        orig = load_folder(args.original)
-        worst = 0.0
-        for name, w in sorted(weights.items()):
-            o = orig[name].astype(np.float32)
-            rel = float(np.sqrt(np.mean((w - o) ** 2) / max(np.mean(o ** 2), 1e-30)))
-            worst = max(worst, rel)
-            if rel > REL_ERROR_LIMIT:
-                c.fail(f"{name}: relative RMS error {rel:.3f} against the original (limit {REL_ERROR_LIMIT})")
-        c.ok(f"original: worst relative RMS error of a quantized weight {worst:.4f}")
-        plain = [n for n in t if n.rsplit(".", 1)[-1] not in ("qweight", "qzeros", "scales")]
-        for name in plain:
-            a = t[name].astype(np.float32)
-            b = orig.get(name)
-            if b is None or a.shape != b.shape or not np.allclose(a, b.astype(np.float32), rtol=2 ** -10, atol=2 ** -24):
-                c.fail(f"{name} differs from the original beyond f16 rounding")
-        c.ok(f"original: {len(plain)} non-quantized tensors match to f16 precision")
+        check_original(args.original, args.folder, t, weights, REL_ERROR_LIMIT, c)
     if args.transformers:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from check_gptq_checkpoint import check_transformers
         check_transformers(args.folder, t, weights, c)
     print(f"{len(weights)} modules checked, {c.failures} failures")
     return 1 if c.failures else 0

@@ -41,36 +41,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 
-PROJECTIONS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_check_common import (Checker, check_original, check_reference, check_transformers,  # noqa: E402
+                             dequantize_all, load_folder)
+
 # Largest relative RMS error of a dequantized weight against the original, by bits: a
 # generous bound for round-to-nearest; a misordered weight is far above it (about 1.4).
 REL_ERROR_LIMIT = {2: 0.9, 3: 0.5, 4: 0.3, 8: 0.05}
-
-
-class Checker:
-    def __init__(self):
-        self.failures = 0
-
-    def fail(self, message):
-        print(f"FAIL {message}")
-        self.failures += 1
-
-    def ok(self, message):
-        print(f"ok   {message}")
-
-
-def load_folder(folder: Path) -> dict:
-    """Every tensor of a folder (one file or shards)."""
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        tensors = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            tensors.update(load_file(folder / shard))
-        return tensors
-    return load_file(folder / "model.safetensors")
 
 
 def unpack_stream(words: np.ndarray, bits: int, count: int) -> np.ndarray:
@@ -149,127 +127,15 @@ def main() -> int:
          f"checkpoint_format {q.get('checkpoint_format', 'gptq')}")
 
     t = load_folder(args.folder)
-    hidden, inter = config["hidden_size"], config["intermediate_size"]
-    heads, kv = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
-    head_dim = config.get("head_dim") or hidden // heads
-    shapes = {"self_attn.q_proj": (heads * head_dim, hidden), "self_attn.k_proj": (kv * head_dim, hidden),
-              "self_attn.v_proj": (kv * head_dim, hidden), "self_attn.o_proj": (hidden, heads * head_dim),
-              "mlp.gate_proj": (inter, hidden), "mlp.up_proj": (inter, hidden), "mlp.down_proj": (hidden, inter)}
-    weights = {}
-    for layer in range(config["num_hidden_layers"]):
-        for p in PROJECTIONS:
-            module = f"model.layers.{layer}.{p}"
-            out_f, in_f = shapes[p]
-            if f"{module}.qweight" in t:
-                w = dequantize(t, module, q, out_f, in_f, c)
-                if w is not None:
-                    weights[module + ".weight"] = w
-            elif f"{module}.weight" not in t:
-                c.fail(f"{module}: neither qweight nor weight")
-    c.ok(f"unpacked {len(weights)} quantized modules")
-
+    weights = dequantize_all(config, t, lambda module, out_f, in_f: dequantize(t, module, q, out_f, in_f, c), c)
     if args.reference:
-        ref = load_file(args.reference)
-        if set(ref) != set(weights):
-            c.fail(f"reference has {len(ref)} weights, the folder {len(weights)} quantized modules")
-        worst = 0.0
-        for name in sorted(set(ref) & set(weights)):
-            if ref[name].shape != weights[name].shape:
-                c.fail(f"{name}: reference shape {ref[name].shape}, unpacked {weights[name].shape}")
-                continue
-            diff = float(np.max(np.abs(ref[name] - weights[name])))
-            worst = max(worst, diff)
-            if diff != 0:
-                c.fail(f"{name}: unpacked weight differs from the reference by up to {diff}")
-        c.ok(f"reference: max |difference| {worst} over {len(ref)} weights")
-
+        check_reference(args.reference, weights, c)
     if args.original:
-        check_original(args.original, args.folder, t, weights, q["bits"], c)
+        check_original(args.original, args.folder, t, weights, REL_ERROR_LIMIT[q["bits"]], c)
     if args.transformers:
         check_transformers(args.folder, t, weights, c)
     print(f"{len(weights)} modules checked, {c.failures} failures")
     return 1 if c.failures else 0
-
-
-def check_original(original: Path, folder: Path, t: dict, weights: dict, bits: int, c: Checker) -> None:
-    orig = load_folder(original)
-    worst = 0.0
-    for name, w in sorted(weights.items()):
-        o = orig[name].astype(np.float32)
-        rel = float(np.sqrt(np.mean((w - o) ** 2) / max(np.mean(o ** 2), 1e-30)))
-        worst = max(worst, rel)
-        if rel > REL_ERROR_LIMIT[bits]:
-            c.fail(f"{name}: relative RMS error {rel:.3f} against the original (limit {REL_ERROR_LIMIT[bits]})")
-    c.ok(f"original: worst relative RMS error of a quantized weight {worst:.4f}")
-    plain = [n for n in t if not n.rsplit(".", 1)[-1] in ("qweight", "qzeros", "scales", "g_idx")]
-    for name in plain:
-        if name not in orig:
-            c.fail(f"{name} is not in the original")
-            continue
-        a, b = t[name].astype(np.float32), orig[name].astype(np.float32)
-        if a.shape != b.shape or not np.allclose(a, b, rtol=2 ** -10, atol=2 ** -24):
-            c.fail(f"{name} differs from the original beyond f16 rounding")
-    c.ok(f"original: {len(plain)} non-quantized tensors match to f16 precision")
-    try:
-        import tokenizers
-    except ImportError:
-        return
-    mine, theirs = folder / "tokenizer.json", original / "tokenizer.json"
-    if mine.is_file() and theirs.is_file():
-        text = "The quick brown fox, 12345 times: <|im_start|>user\nCafé naïve 😀<|im_end|>\n  spaced\ttabs"
-        a = tokenizers.Tokenizer.from_file(str(mine)).encode(text).ids
-        b = tokenizers.Tokenizer.from_file(str(theirs)).encode(text).ids
-        if a != b:
-            c.fail(f"tokenizer.json encodes the sample differently from the original's: {a[:12]} vs {b[:12]}")
-        else:
-            c.ok(f"tokenizer.json encodes a sample like the original ({len(a)} ids)")
-
-
-def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -> None:
-    """Loads the folder with transformers (its GPTQ/AWQ kernels) and compares its logits
-    with a float model holding the numpy-dequantized weights. Shared with check_awq_checkpoint.py."""
-    try:
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM
-    except ImportError as e:
-        c.fail(f"--transformers: {e}")
-        return
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), device_map="cpu", dtype=torch.float32)
-    except Exception as e:  # noqa: BLE001 - any loader failure is the finding
-        c.fail(f"transformers could not load the folder: {type(e).__name__}: {e}")
-        return
-    c.ok(f"transformers loaded {type(model).__name__}")
-    config = AutoConfig.from_pretrained(str(folder))
-    config.quantization_config = None
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    reference = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()
-             if k.rsplit(".", 1)[-1] not in ("qweight", "qzeros", "scales", "g_idx")}
-    state.update({k: torch.from_numpy(v) for k, v in weights.items()})
-    missing, unexpected = reference.load_state_dict(state, strict=False)
-    missing = [m for m in missing if m != "lm_head.weight"]
-    if missing or unexpected:
-        c.fail(f"float reference model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        return
-    ids = torch.tensor([[1, 504, 3458, 282, 4649, 314, 11303, 30, 378, 2365, 6354, 16438, 23875, 690, 260, 23790, 2767]])
-    ids = ids.clamp(max=config.vocab_size - 1)
-    with torch.no_grad():
-        try:
-            a = model(ids).logits.float()
-        except Exception as e:  # noqa: BLE001
-            c.fail(f"transformers forward with the quantized kernel failed: {type(e).__name__}: {e}")
-            return
-        b = reference(ids).logits.float()
-    diff = float((a - b).abs().max())
-    agree = int((a.argmax(-1) == b.argmax(-1)).sum())
-    message = (f"transformers quantized kernel vs float model of the unpacked weights: max |Δ logit| {diff:.4g}, "
-               f"top-1 agreement {agree}/{ids.shape[1]}")
-    if diff > 0.05 * float(b.abs().max()) or agree < ids.shape[1] - 1:
-        c.fail(message)
-    else:
-        c.ok(message)
 
 
 if __name__ == "__main__":
