@@ -4,7 +4,7 @@ import Quantization
 import Tensors
 
 /// What fake quantization did to one weight matrix.
-public struct FakeQuantLayerReport: Codable, Sendable {
+public struct FakeQuantLayerReport: Encodable, Sendable {
     /// Tensor name (GGUF naming for Llama models, the checkpoint's own otherwise).
     public var name: String
     /// `[rows, columns]`.
@@ -23,8 +23,11 @@ public struct FakeQuantLayerReport: Codable, Sendable {
     }
 }
 
-/// The error metrics of one tensor, in a Codable form for reports.
-public struct WeightErrorSummary: Codable, Sendable {
+/// The error metrics of one tensor, encodable for reports; the raw sums stay with it so
+/// layers pool exactly (`WeightErrorAggregate`).
+public struct WeightErrorSummary: Encodable, Sendable {
+    /// The raw sums the metrics come from.
+    public let measured: QuantizationError
     /// Mean squared error.
     public var mse: Double
     /// Largest absolute error.
@@ -36,12 +39,19 @@ public struct WeightErrorSummary: Codable, Sendable {
 
     /// The metrics of `approximation` against `reference`.
     public init(reference: [Float], approximation: [Float]) {
-        let m = QuantizationError(reference: reference, approximation: approximation)
+        self.init(QuantizationError(reference: reference, approximation: approximation))
+    }
+
+    /// The metrics of an accumulated error.
+    public init(_ m: QuantizationError) {
+        measured = m
         mse = m.mse
         maxAbs = Double(m.maxAbs)
         sqnrDB = min(m.sqnrDB, 999)  // exact reconstruction: capped so JSON stays finite
         cosine = m.cosine
     }
+
+    private enum CodingKeys: String, CodingKey { case mse, maxAbs, sqnrDB, cosine }
 }
 
 extension LlamaModel {
@@ -112,38 +122,24 @@ public protocol ProgressSink {
 }
 
 /// Summary of many layers' errors.
-public struct WeightErrorAggregate: Codable, Sendable {
+public struct WeightErrorAggregate: Encodable, Sendable {
     /// Weights covered.
     public var parameters: Int
-    /// SQNR of all weights pooled (total signal over total noise), dB.
-    public var sqnrDB: Double
+    /// Every layer's error pooled (total signal over total noise, one cosine, one RMSE).
+    public var pooled: WeightErrorSummary
     /// Mean of the layers' SQNR, dB.
     public var meanLayerSQNR: Double
     /// The lowest layer SQNR, dB, and its layer.
     public var worstLayerSQNR: Double, worstLayer: String
-    /// Parameter-weighted mean cosine similarity.
-    public var cosine: Double
-    /// Root of the pooled mean squared error.
-    public var rmse: Double
 
     /// Aggregates `reports`.
     public init(_ reports: [FakeQuantLayerReport]) {
-        var n = 0, noise = 0.0, signal = 0.0, cos = 0.0
-        for r in reports {
-            let count = r.shape.reduce(1, *)
-            let e = r.error.mse * Double(count)
-            n += count
-            noise += e
-            signal += e * pow(10, r.error.sqnrDB / 10)
-            cos += r.error.cosine * Double(count)
-        }
-        parameters = n
-        sqnrDB = noise > 0 ? 10 * log10(signal / noise) : .infinity
+        let merged = QuantizationError.merged(reports.map(\.error.measured))
+        parameters = merged.count
+        pooled = WeightErrorSummary(merged)
         meanLayerSQNR = reports.isEmpty ? 0 : reports.map(\.error.sqnrDB).reduce(0, +) / Double(reports.count)
         let worst = reports.min { $0.error.sqnrDB < $1.error.sqnrDB }
         worstLayerSQNR = worst?.error.sqnrDB ?? 0
         worstLayer = worst?.name ?? ""
-        cosine = n > 0 ? cos / Double(n) : 1
-        rmse = n > 0 ? (noise / Double(n)).squareRoot() : 0
     }
 }

@@ -74,6 +74,9 @@ public struct FloatStorage: @unchecked Sendable {
         self.count = count
     }
 
+    /// A copy of the floats as an array.
+    public var array: [Float] { withPointer { Array(UnsafeBufferPointer(start: $0, count: count)) } }
+
     /// Calls `body` with a pointer to the floats.
     @inlinable
     public func withPointer<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {

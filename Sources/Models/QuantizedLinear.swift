@@ -268,3 +268,17 @@ final class FloatScratch: @unchecked Sendable {
         while free.count > 4 { free.removeLast().pointer.deallocate() }
     }
 }
+
+extension DenseLinear {
+    /// `layer` as full-precision f32: itself if it already is, its decoded blocks if it is a
+    /// `QuantizedLinear`; nil for other kinds (W8A8, wrappers).
+    public init?(decoding layer: any Linear) {
+        if let d = layer as? DenseLinear {
+            self = d
+        } else if let q = layer as? QuantizedLinear {
+            self.init(weight: FloatStorage(q.dequantized()), outFeatures: q.outFeatures, inFeatures: q.inFeatures, bias: q.bias)
+        } else {
+            return nil
+        }
+    }
+}

@@ -56,7 +56,7 @@ extension LlamaModel {
     /// (a model loaded with `.f32` weights).
     public func denseWeights(named name: String) -> [Float]? {
         guard let dense = linear(named: name) as? DenseLinear else { return nil }
-        return dense.weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: dense.weight.count)) }
+        return dense.weight.array
     }
 
     /// Number of channels scaled at `point`.
@@ -118,7 +118,7 @@ extension LlamaModel {
 extension DenseLinear {
     /// A copy whose input column `j` is multiplied by `s[j]`.
     public func scalingColumns(by s: [Float]) -> DenseLinear {
-        var w = weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: weight.count)) }
+        var w = weight.array
         for r in 0..<outFeatures {
             for c in 0..<inFeatures { w[r * inFeatures + c] *= s[c] }
         }
@@ -127,7 +127,7 @@ extension DenseLinear {
 
     /// A copy whose output row `j` (and bias entry) is multiplied by `s[j]`.
     public func scalingRows(by s: [Float]) -> DenseLinear {
-        var w = weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: weight.count)) }
+        var w = weight.array
         for r in 0..<outFeatures {
             for c in 0..<inFeatures { w[r * inFeatures + c] *= s[r] }
         }

@@ -143,13 +143,9 @@ public final class SequentialQuantizer {
             // Decode this block's layers to f32.
             var weights: [String: [Float]] = [:]
             for (name, path) in slots {
-                let layer = block[keyPath: path]
-                let w = (layer as? DenseLinear).map { d in d.weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: d.weight.count)) } }
-                    ?? (layer as? QuantizedLinear)?.dequantized()
-                guard let w else { throw FoldError.notDense(layer: name) }
-                weights[name] = w
-                block[keyPath: path] = DenseLinear(weight: FloatStorage(w), outFeatures: layer.outFeatures,
-                                                   inFeatures: layer.inFeatures, bias: (layer as? DenseLinear)?.bias ?? (layer as? QuantizedLinear)?.bias)
+                guard let dense = DenseLinear(decoding: block[keyPath: path]) else { throw FoldError.notDense(layer: name) }
+                weights[name] = dense.weight.array
+                block[keyPath: path] = dense
             }
             // Capture pass: one accumulator per distinct input.
             let attnIn = HessianAccumulator(columns: block.query.inFeatures)
@@ -197,7 +193,7 @@ public final class SequentialQuantizer {
                 }
                 for (name, path) in slots {
                     if let d = block[keyPath: path] as? DenseLinear {
-                        weights[name] = d.weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: d.weight.count)) }
+                        weights[name] = d.weight.array
                     }
                 }
             }

@@ -70,13 +70,7 @@ extension LlamaModel {
 
     /// The W8A8 form of one layer.
     static func w8a8(_ layer: any Linear, name: String, scheme: W8A8Scheme) throws -> any Linear {
-        let dense: DenseLinear
-        if let d = layer as? DenseLinear {
-            dense = d
-        } else if let q = layer as? QuantizedLinear {
-            dense = DenseLinear(weight: FloatStorage(q.dequantized()), outFeatures: q.outFeatures,
-                                inFeatures: q.inFeatures, bias: q.bias)
-        } else {
+        guard let dense = DenseLinear(decoding: layer) else {
             throw W8A8Error.unsupportedLayer(layer: name, type: String(describing: type(of: layer)))
         }
         switch scheme {

@@ -45,7 +45,7 @@ extension Bench {
     /// A block linear as weight-only Q8_0, quantized from its f32 weights.
     static func q8_0(_ layer: any Linear) throws -> any Linear {
         guard let dense = layer as? DenseLinear else { return layer }
-        let w = dense.weight.withPointer { Array(UnsafeBufferPointer(start: $0, count: dense.weight.count)) }
+        let w = dense.weight.array
         return try QuantizedLinear(type: .q8_0, outFeatures: dense.outFeatures, inFeatures: dense.inFeatures,
                                    bytes: try Codecs.quantize(.q8_0, w, rowLength: dense.inFeatures), bias: dense.bias)
     }

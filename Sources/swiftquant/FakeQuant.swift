@@ -107,9 +107,7 @@ struct FakeQuant: ParsableCommand {
             guard let grid = AffineGPTQGrid(parsed) else {
                 throw ValidationError("--method gptq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
             }
-            let text = try readText(calibration)
-            let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
-                                                 count: nsamples, length: seqlen, seed: 0, bos: loaded.bos)
+            let windows = try calibrationWindows(loaded, count: nsamples, length: seqlen)
             let runner = SequentialQuantizer(model: loaded.model, windows: windows)
             runner.onLayer = { _, name, _ in progress.advance(note: name) }
             var collected: [FakeQuantLayerReport] = []
@@ -141,9 +139,7 @@ struct FakeQuant: ParsableCommand {
         guard names.count == loaded.model.linearNames.count else {
             throw ValidationError("W8A8 schemes quantize every block linear; drop --only")
         }
-        let text = try readText(calibration)
-        let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
-                                             count: max(1, calibrationTokens / 512), length: 512, seed: 0, bos: loaded.bos)
+        let windows = try calibrationWindows(loaded, count: max(1, calibrationTokens / 512), length: 512)
         let model = loaded.model
         if let alpha = smoothquant {
             guard (0...1).contains(alpha) else { throw ValidationError("--smoothquant α must be in 0…1") }
@@ -183,9 +179,7 @@ struct FakeQuant: ParsableCommand {
         guard let grid = AffineGPTQGrid(scheme) else {
             throw ValidationError("--method awq needs an integer scheme per channel or group (e.g. int4-asym-g128)")
         }
-        let text = try readText(calibration)
-        let windows = try CalibrationWindows(tokens: loaded.tokenizer.encode(text, addBOS: false, parseSpecial: false),
-                                             count: nsamples, length: seqlen, seed: 0, bos: loaded.bos)
+        let windows = try calibrationWindows(loaded, count: nsamples, length: seqlen)
         let model = loaded.model
         let runner = SequentialQuantizer(model: model, windows: windows)
         var alphas: [String] = []
@@ -216,6 +210,12 @@ struct FakeQuant: ParsableCommand {
         return reports
     }
 
+    /// Seeded windows of --calibration text.
+    private func calibrationWindows(_ loaded: LoadedModel, count: Int, length: Int) throws -> CalibrationWindows {
+        let tokens = loaded.tokenizer.encode(try readText(calibration), addBOS: false, parseSpecial: false)
+        return try CalibrationWindows(tokens: tokens, count: count, length: length, seed: 0, bos: loaded.bos)
+    }
+
     /// Weighted bits per parameter of `scheme` over the reported layers.
     static func bits(_ scheme: QuantScheme, _ reports: [FakeQuantLayerReport]) -> Double {
         var bits = 0.0, n = 0
@@ -233,7 +233,7 @@ struct FakeQuant: ParsableCommand {
         print("\(out.model): \(out.scheme) on \(out.layers.count) layers, \(s.parameters) weights, "
               + String(format: "%.3f bits per weight", out.bitsPerWeight))
         print(String(format: "weights: SQNR %.2f dB (all weights), mean layer SQNR %.2f dB, worst %.2f dB (%@); cosine %.6f; RMSE %.4g",
-                     s.sqnrDB, s.meanLayerSQNR, s.worstLayerSQNR, s.worstLayer, s.cosine, s.rmse))
+                     s.pooled.sqnrDB, s.meanLayerSQNR, s.worstLayerSQNR, s.worstLayer, s.pooled.cosine, s.pooled.mse.squareRoot()))
         let shown = layers ? out.layers : Array(out.layers.sorted { $0.error.sqnrDB < $1.error.sqnrDB }.prefix(5))
         if !shown.isEmpty {
             print(layers ? "layer errors:" : "worst layers:")

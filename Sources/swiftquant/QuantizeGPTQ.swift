@@ -63,12 +63,6 @@ struct GPTQOptionsGroup: ParsableArguments {
     func quantizeGGUFLayers(input: String, source: QuantizationSource,
                             plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)],
                             importance: [String: [Float]], quiet: Bool) throws -> [String: [UInt8]] {
-        // GGUF blocks always take their scales from the original weights (static groups):
-        // recomputing a block's scale from error-updated weights made GPTQ lose to plain
-        // rounding at Q4_0 on SmolLM2 (27.45 vs 27.07), static scales win (26.95; with
-        // act-order 25.28).
-        var options = self.options
-        options.staticGroups = true
         let (model, windows) = try calibrationModel(input: input, source: source)
         let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
         var bytesByName: [String: [UInt8]] = [:]
@@ -90,9 +84,8 @@ struct GPTQOptionsGroup: ParsableArguments {
                         bytes += grid.encode(row: w.baseAddress! + row * job.columns, columns: job.columns, parameters: params)
                     }
                 }
-                let rtn = GPTQ.roundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, grid: grid)
-                let ratio = GPTQ.outputError(job.weights, r.weights, rows: job.rows, columns: job.columns, hessian: job.hessian)
-                    / max(GPTQ.outputError(job.weights, rtn, rows: job.rows, columns: job.columns, hessian: job.hessian), .leastNonzeroMagnitude)
+                let ratio = GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
+                                                            columns: job.columns, hessian: job.hessian, grid: grid)
                 log.append((job.name, type.rawValue, ratio))
                 bytesByName[job.name] = bytes
                 return LayerOutcome(weights: r.weights, keep: try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes))
@@ -149,9 +142,8 @@ struct GPTQOptionsGroup: ParsableArguments {
             guard wanted.contains(job.name) else { return LayerOutcome(weights: job.weights) }
             let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
                                       grid: grid, options: options)
-            let rtn = GPTQ.roundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, grid: grid)
-            ratios.append(GPTQ.outputError(job.weights, r.weights, rows: job.rows, columns: job.columns, hessian: job.hessian)
-                / max(GPTQ.outputError(job.weights, rtn, rows: job.rows, columns: job.columns, hessian: job.hessian), .leastNonzeroMagnitude))
+            ratios.append(GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
+                                                          columns: job.columns, hessian: job.hessian, grid: grid))
             layers[job.name] = try GroupQuantizedMatrix(r, grid: grid, rows: job.rows, columns: job.columns)
             return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
         }

@@ -22,9 +22,8 @@ func gptqBeatsRoundToNearestOnEveryLayerOfRealBlocks(_ scheme: String) throws {
     var ratios: [String: Double] = [:]
     _ = try runner.run { job in
         let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian, grid: grid)
-        let rtn = GPTQ.roundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, grid: grid)
-        ratios[job.name] = GPTQ.outputError(job.weights, r.weights, rows: job.rows, columns: job.columns, hessian: job.hessian)
-            / GPTQ.outputError(job.weights, rtn, rows: job.rows, columns: job.columns, hessian: job.hessian)
+        ratios[job.name] = GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
+                                                           columns: job.columns, hessian: job.hessian, grid: grid)
         return LayerOutcome(weights: r.weights)
     }
     #expect(ratios.count == 14)

@@ -40,7 +40,9 @@ import Formats
     #expect(throws: FoldError.notDense(layer: "blk.0.ffn_gate.weight")) {
         try native.foldScales([Float](repeating: 2, count: 576), at: .mlpInput, layer: 0)
     }
-    #expect(native.blocks[0].mlpNorm == (try LlamaLoader.load(file, weights: .native)).blocks[0].mlpNorm)
+    let fresh = try LlamaLoader.load(file, weights: .native)
+    #expect(native.blocks[0].mlpNorm == fresh.blocks[0].mlpNorm,
+            "\(native.blocks[0].mlpNorm.prefix(4)) vs \(fresh.blocks[0].mlpNorm.prefix(4))")
     let model = try LlamaLoader.load(file, weights: .f32)
     #expect(throws: FoldError.wrongLength(point: .downInput, expected: 1536, actual: 576)) {
         try model.foldScales([Float](repeating: 2, count: 576), at: .downInput, layer: 0)

@@ -16,6 +16,15 @@ public protocol GPTQGrid {
 
     /// The grid value nearest to `x` for a weight at position `offset` within its group.
     func round(_ x: Float, offset: Int, _ p: Parameters) -> Float
+
+    /// Whether each group's parameters must come from the original weights, as the
+    /// format's own encoder would pick them (GPTQ then always runs with static groups).
+    var fixedGroups: Bool { get }
+}
+
+extension GPTQGrid {
+    /// Integer grids follow the error-updated weights by default.
+    public var fixedGroups: Bool { false }
 }
 
 /// Options of the GPTQ solver.
@@ -89,6 +98,7 @@ public enum GPTQ {
             throw GPTQError.shapeMismatch("Hessian holds \(hessian.count) values, expected \(n) × \(n)")
         }
         let g = grid.groupSize > 0 ? min(grid.groupSize, n) : 0
+        let staticGroups = options.staticGroups || grid.fixedGroups
 
         // Symmetric Hessian in double precision; dead columns get a unit diagonal and zero weights.
         var h = [Double](repeating: 0, count: n * n)
@@ -125,7 +135,7 @@ public enum GPTQ {
         var columnGroup = [Int](repeating: 0, count: n)  // by position in quantization order
         if g == 0 {
             groupParameters = [wt.withUnsafeBufferPointer { grid.parameters(columns: $0.baseAddress!, count: n, rows: rows) }]
-        } else if options.staticGroups {
+        } else if staticGroups {
             for start in stride(from: 0, to: n, by: g) {
                 let count = min(g, n - start)
                 var cols = [Float](repeating: 0, count: count * rows)
@@ -154,11 +164,11 @@ public enum GPTQ {
                     let i2 = min(i1 + block, n)
                     for j in i1..<i2 {
                         let col = wtp + j * rows
-                        if g > 0 && !(options.staticGroups) && j % g == 0 {
+                        if g > 0 && !staticGroups && j % g == 0 {
                             groupParameters.append(grid.parameters(columns: col, count: min(g, n - j), rows: rows))
                         }
                         let params = groupParameters[g == 0 ? 0 : columnGroup[j]]
-                        let offset = g == 0 ? order[j] : (options.staticGroups ? order[j] % g : j % g)
+                        let offset = g == 0 ? order[j] : (staticGroups ? order[j] % g : j % g)
                         let d = up[j * n + j]
                         guard d > 0 && d.isFinite else { throw GPTQError.notPositiveDefinite(info: j + 1) }
                         let e = err.withUnsafeMutableBufferPointer { $0.baseAddress! + (j - i1) * rows }
@@ -208,5 +218,16 @@ extension GPTQ {
         var total = 0.0
         for i in delta.indices { total += Double(delta[i]) * Double(dh[i]) }
         return total
+    }
+}
+
+extension GPTQ {
+    /// ‖(W − Ŵ)X‖² of `quantized` over that of round-to-nearest on the same grid: below 1
+    /// when GPTQ helped this layer on its calibration inputs.
+    public static func errorRatioToRoundToNearest<G: GPTQGrid>(weights: [Float], quantized: [Float], rows: Int, columns: Int,
+                                                               hessian: [Float], grid: G) -> Double {
+        let rtn = roundToNearest(weights: weights, rows: rows, columns: columns, grid: grid)
+        return outputError(weights, quantized, rows: rows, columns: columns, hessian: hessian)
+            / max(outputError(weights, rtn, rows: rows, columns: columns, hessian: hessian), .leastNonzeroMagnitude)
     }
 }
