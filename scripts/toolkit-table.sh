@@ -28,7 +28,7 @@ row() {  # label, scheme, extra args...
   local s m
   s=$($sq fakequant "$smol" --scheme "$scheme" "$@" -f "$test" --chunks "$chunks" --json --quiet)
   m=$($sq fakequant "$minilm" --scheme "$scheme" --json --quiet | field '"%.2f dB" % j["summary"]["pooled"]["sqnrDB"]' 2>/dev/null || echo "–")
-  echo "$s" | field "'| $label | %.3f | %.2f dB | %.4f ± %.4f | $m |' % (j['bitsPerWeight'], j["summary"]["pooled"]["sqnrDB"], j['perplexity']['perplexity'], j['perplexity']['perplexityError'])"
+  echo "$s" | field "'| $label | %.3f | %.2f dB | %.4f ± %.4f | $m |' % (j['bitsPerWeight'], j['summary']['pooled']['sqnrDB'], j['perplexity']['perplexity'], j['perplexity']['perplexityError'])"
 }
 row int8-sym-channel int8-sym-channel
 row int4-sym-g128 int4-sym-g128
