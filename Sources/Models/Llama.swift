@@ -108,13 +108,40 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Attention and MLP of one block over `rows` new positions, updating `x` in place.
     func forwardBlock(_ b: LlamaBlock, layer: Int, x: inout [Float], rows t: Int, cache: KVCache) {
-        let d = hp.hiddenSize, hd = hp.headDim
-        let qWidth = hp.headCount * hd, kvWidth = hp.kvHeadCount * hd
+        let d = hp.hiddenSize
         var h = [Float](repeating: 0, count: t * d)
+        Ops.rmsNorm(x, weight: b.attentionNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
+        let attn = attentionMix(b, layer: layer, normed: h, rows: t, cache: cache)
+        var o = [Float](repeating: 0, count: t * d)
+        b.output.forward(attn, rows: t, into: &o)
+        Ops.add(&x, o, n: t * d)
+
+        Ops.rmsNorm(x, weight: b.mlpNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
+        let g = gatedActivation(b, normed: h, rows: t)
+        b.down.forward(g, rows: t, into: &o)
+        Ops.add(&x, o, n: t * d)
+    }
+
+    /// `silu(gate(h)) · up(h)` of block `b` for `rows` normed inputs `h`: the input of `ffn_down`.
+    func gatedActivation(_ b: LlamaBlock, normed h: [Float], rows t: Int) -> [Float] {
+        let f = hp.intermediateSize
+        var g = [Float](repeating: 0, count: t * f)
+        var u = [Float](repeating: 0, count: t * f)
+        b.gate.forward(h, rows: t, into: &g)
+        b.up.forward(h, rows: t, into: &u)
+        Ops.swiglu(&g, u, n: t * f)
+        return g
+    }
+
+    /// Queries, keys and values of block `b` from the attention-normed inputs `h` of `rows`
+    /// new positions (keys and values appended to `cache` at its current count), rotated,
+    /// and the attention over the cache: the input of `attn_output`, `[rows, heads·headDim]`.
+    func attentionMix(_ b: LlamaBlock, layer: Int, normed h: [Float], rows t: Int, cache: KVCache) -> [Float] {
+        let hd = hp.headDim
+        let qWidth = hp.headCount * hd, kvWidth = hp.kvHeadCount * hd
         var q = [Float](repeating: 0, count: t * qWidth)
         var attn = [Float](repeating: 0, count: t * qWidth)
         let p0 = cache.count
-        Ops.rmsNorm(x, weight: b.attentionNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
         b.query.forward(h, rows: t, into: &q)
         cache.keys[layer].withUnsafeMutableBufferPointer { kc in
             cache.values[layer].withUnsafeMutableBufferPointer { vc in
@@ -133,19 +160,7 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
         }
-        var o = [Float](repeating: 0, count: t * d)
-        b.output.forward(attn, rows: t, into: &o)
-        Ops.add(&x, o, n: t * d)
-
-        Ops.rmsNorm(x, weight: b.mlpNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
-        let f = hp.intermediateSize
-        var g = [Float](repeating: 0, count: t * f)
-        var u = [Float](repeating: 0, count: t * f)
-        b.gate.forward(h, rows: t, into: &g)
-        b.up.forward(h, rows: t, into: &u)
-        Ops.swiglu(&g, u, n: t * f)
-        b.down.forward(g, rows: t, into: &o)
-        Ops.add(&x, o, n: t * d)
+        return attn
     }
 
     /// Causal grouped-query attention of `rows` queries at positions `start..<start+rows`

@@ -98,10 +98,16 @@ final class HessianAccumulator: @unchecked Sendable {
 /// linear layers are captured (as Hessians `2·XᵀX/n`; layers sharing an input share one),
 /// each layer is handed to the layer quantizer, and the block's outputs computed with the
 /// *quantized* layers become the next block's inputs. Only one block is ever held in f32:
-/// peak memory is one block's weights, its Hessians and the calibration hidden states.
+/// peak memory is one block's weights, its Hessians and the calibration activations.
 ///
-/// All of a block's layers see inputs from the block with its original weights (one capture
-/// pass per block), then one pass with the quantized block produces the next inputs.
+/// Without `prepareBlock` a block takes one pass in four stages over all windows, each
+/// computed with the layers quantized so far: q/k/v are quantized on the normed block
+/// inputs, `attn_output` on the attention computed with the quantized q/k/v, gate/up on the
+/// MLP inputs after the quantized attention, `ffn_down` on the activations of the quantized
+/// gate/up (every layer sees the inputs it will see in the quantized model; each linear runs
+/// once per window). With `prepareBlock` (which needs all of a block's input statistics
+/// before any layer changes) all layers see inputs from the block with its original weights
+/// (a capture pass), then a pass with the quantized block produces the next inputs.
 public final class SequentialQuantizer {
     /// The model, changed in place: each block's layers are replaced as it is quantized.
     public let model: LlamaModel
@@ -124,10 +130,19 @@ public final class SequentialQuantizer {
         self.windows = windows
     }
 
+    /// The block being quantized: its layers in f32 (replaced by their quantized weights as
+    /// they are done), the original f32 weights, and what the model keeps of each layer.
+    private struct BlockState {
+        var block: LlamaBlock
+        var weights: [String: [Float]] = [:]
+        var kept: [String: any Linear] = [:]
+    }
+
     /// Runs the whole model through `quantizeLayer`, layer by layer in forward order.
     public func run(quantizeLayer: (LayerJob) throws -> LayerOutcome) throws -> SequentialTimings {
         let start = Date()
         var timings = SequentialTimings()
+        var solverSeconds = 0.0  // kept apart from `timings`, which the stage functions hold inout
         let d = model.hp.hiddenSize, len = windows.length
         let cache = model.makeCache(capacity: len)
         var hidden: [[Float]] = windows.windows.map { w in
@@ -138,96 +153,167 @@ public final class SequentialQuantizer {
             return x
         }
         for l in model.blocks.indices.prefix(blockLimit ?? model.blocks.count) {
-            var block = model.blocks[l]
+            var state = BlockState(block: model.blocks[l])
             let slots = LlamaModel.linearSlots(l)
             // Decode this block's layers to f32.
-            var weights: [String: [Float]] = [:]
             for (name, path) in slots {
-                guard let dense = DenseLinear(decoding: block[keyPath: path]) else { throw FoldError.notDense(layer: name) }
-                weights[name] = dense.weight.array
-                block[keyPath: path] = dense
+                guard let dense = DenseLinear(decoding: state.block[keyPath: path]) else { throw FoldError.notDense(layer: name) }
+                state.weights[name] = dense.weight.array
+                state.block[keyPath: path] = dense
             }
-            // Capture pass: one accumulator per distinct input.
-            let attnIn = HessianAccumulator(columns: block.query.inFeatures)
-            let outIn = HessianAccumulator(columns: block.output.inFeatures)
-            let mlpIn = HessianAccumulator(columns: block.gate.inFeatures)
-            let downIn = HessianAccumulator(columns: block.down.inFeatures)
-            let accumulatorOf: [String: HessianAccumulator] = [
-                "attn_q": attnIn, "attn_k": attnIn, "attn_v": attnIn, "attn_output": outIn,
-                "ffn_gate": mlpIn, "ffn_up": mlpIn, "ffn_down": downIn,
-            ]
-            func kind(_ name: String) -> String { String(name.split(separator: ".")[2]) }
-            var capturing = block
-            for (name, path) in slots {
-                let acc = accumulatorOf[kind(name)]!
-                capturing[keyPath: path] = TappedLinear(base: block[keyPath: path], name: name) { _, x, rows, _ in acc.add(x, rows: rows) }
-            }
-            let t0 = Date()
-            for i in hidden.indices {
-                var x = hidden[i]
-                cache.reset()
-                model.forwardBlock(capturing, layer: l, x: &x, rows: len, cache: cache)
-            }
-            let hessianSeconds = [attnIn, outIn, mlpIn, downIn].reduce(0) { $0 + $1.seconds }
-            timings.hessian += hessianSeconds
-            timings.forward += Date().timeIntervalSince(t0) - hessianSeconds
-
-            // Let the caller transform the block (e.g. fold AWQ scales) before quantizing.
-            var hessians: [ObjectIdentifier: [Float]] = [:]
-            if let prepareBlock {
-                let byKind = ["attn_q": attnIn, "attn_output": outIn, "ffn_gate": mlpIn, "ffn_down": downIn]
-                var hs: [String: [Float]] = [:]
-                for (k, acc) in byKind { hs[k] = acc.hessian() }
-                let saved = model.blocks[l]
-                model.blocks[l] = block
-                let scaled = try prepareBlock(l, hs)
-                block = model.blocks[l]
-                model.blocks[l] = saved
-                for (k, acc) in byKind {
-                    var h = hs[k]!
-                    if let s = scaled[k] {
-                        let n = acc.n
-                        for i in 0..<n { for j in 0..<n { h[i * n + j] /= s[i] * s[j] } }
-                    }
-                    hessians[ObjectIdentifier(acc)] = h
-                }
-                for (name, path) in slots {
-                    if let d = block[keyPath: path] as? DenseLinear {
-                        weights[name] = d.weight.array
-                    }
+            let quantize = { (kinds: [String], hessian: [Float], state: inout BlockState) throws in
+                for (name, path) in slots where kinds.contains(Self.kind(name)) {
+                    let layer = state.block[keyPath: path]
+                    let s0 = Date()
+                    let outcome = try quantizeLayer(LayerJob(name: name, layer: l, rows: layer.outFeatures, columns: layer.inFeatures,
+                                                             weights: state.weights[name]!, hessian: hessian))
+                    solverSeconds += Date().timeIntervalSince(s0)
+                    let dense = DenseLinear(weight: FloatStorage(outcome.weights), outFeatures: layer.outFeatures,
+                                            inFeatures: layer.inFeatures, bias: (layer as? DenseLinear)?.bias)
+                    state.block[keyPath: path] = dense
+                    state.kept[name] = outcome.keep ?? dense
+                    self.onLayer(l, name, Date().timeIntervalSince(start))
                 }
             }
-            // Quantize each layer.
-            var kept: [String: any Linear] = [:]
-            for (name, path) in slots {
-                let acc = accumulatorOf[kind(name)]!
-                let h = hessians[ObjectIdentifier(acc)] ?? acc.hessian()
-                hessians[ObjectIdentifier(acc)] = h
-                let layer = block[keyPath: path]
-                let s0 = Date()
-                let outcome = try quantizeLayer(LayerJob(name: name, layer: l, rows: layer.outFeatures, columns: layer.inFeatures,
-                                                         weights: weights[name]!, hessian: h))
-                timings.solver += Date().timeIntervalSince(s0)
-                let dense = DenseLinear(weight: FloatStorage(outcome.weights), outFeatures: layer.outFeatures,
-                                        inFeatures: layer.inFeatures, bias: (layer as? DenseLinear)?.bias)
-                block[keyPath: path] = dense
-                kept[name] = outcome.keep ?? dense
-                onLayer(l, name, Date().timeIntervalSince(start))
+            if prepareBlock == nil {
+                try runStaged(layer: l, state: &state, hidden: &hidden, cache: cache, timings: &timings, quantize: quantize)
+            } else {
+                try runCaptured(layer: l, state: &state, hidden: &hidden, cache: cache, timings: &timings, quantize: quantize)
             }
-            // Outputs of the quantized block feed the next one.
-            if l + 1 < model.blocks.count {
-                let t1 = Date()
-                for i in hidden.indices {
-                    cache.reset()
-                    model.forwardBlock(block, layer: l, x: &hidden[i], rows: len, cache: cache)
-                }
-                timings.forward += Date().timeIntervalSince(t1)
-            }
-            for (name, path) in slots { model.blocks[l][keyPath: path] = kept[name]! }
-            model.blocks[l].attentionNorm = block.attentionNorm
-            model.blocks[l].mlpNorm = block.mlpNorm
+            for (name, path) in slots { model.blocks[l][keyPath: path] = state.kept[name]! }
+            model.blocks[l].attentionNorm = state.block.attentionNorm
+            model.blocks[l].mlpNorm = state.block.mlpNorm
         }
+        timings.solver = solverSeconds
         timings.total = Date().timeIntervalSince(start)
         return timings
+    }
+
+    /// `attn_q` of `blk.3.attn_q.weight`.
+    private static func kind(_ name: String) -> String { String(name.split(separator: ".")[2]) }
+
+    /// One pass in four stages (see the type's documentation); `hidden` becomes the
+    /// quantized block's outputs.
+    private func runStaged(layer l: Int, state: inout BlockState, hidden: inout [[Float]], cache: KVCache,
+                           timings: inout SequentialTimings,
+                           quantize: ([String], [Float], inout BlockState) throws -> Void) throws {
+        let hp = model.hp, d = hp.hiddenSize, len = windows.length
+        let last = l + 1 == model.blocks.count
+        var h = [Float](repeating: 0, count: len * d)
+        func normed(_ x: [Float], _ w: [Float]) -> [Float] {
+            Ops.rmsNorm(x, weight: w, rows: len, n: d, eps: hp.rmsEps, into: &h)
+            return h
+        }
+        // Each stage: forward over all windows (accumulating the next input's Hessian), then quantize.
+        func stage(columns: Int, _ body: (Int, HessianAccumulator) -> Void) -> [Float] {
+            let acc = HessianAccumulator(columns: columns)
+            let t0 = Date()
+            for i in hidden.indices { body(i, acc) }
+            timings.hessian += acc.seconds
+            timings.forward += Date().timeIntervalSince(t0) - acc.seconds
+            return acc.hessian()
+        }
+        let hAttn = stage(columns: d) { i, acc in acc.add(normed(hidden[i], state.block.attentionNorm), rows: len) }
+        try quantize(["attn_q", "attn_k", "attn_v"], hAttn, &state)
+
+        var mixes: [[Float]] = []
+        let block1 = state.block
+        let hOut = stage(columns: block1.output.inFeatures) { i, acc in
+            cache.reset()
+            let mix = model.attentionMix(block1, layer: l, normed: normed(hidden[i], block1.attentionNorm), rows: len, cache: cache)
+            acc.add(mix, rows: len)
+            mixes.append(mix)
+        }
+        try quantize(["attn_output"], hOut, &state)
+
+        let block2 = state.block
+        var o = [Float](repeating: 0, count: len * d)
+        let hMLP = stage(columns: d) { i, acc in
+            block2.output.forward(mixes[i], rows: len, into: &o)
+            Ops.add(&hidden[i], o, n: len * d)
+            acc.add(normed(hidden[i], block2.mlpNorm), rows: len)
+        }
+        mixes = []
+        try quantize(["ffn_gate", "ffn_up"], hMLP, &state)
+
+        var activations: [[Float]] = []
+        let block3 = state.block
+        let hDown = stage(columns: block3.down.inFeatures) { i, acc in
+            let g = model.gatedActivation(block3, normed: normed(hidden[i], block3.mlpNorm), rows: len)
+            acc.add(g, rows: len)
+            if !last { activations.append(g) }
+        }
+        try quantize(["ffn_down"], hDown, &state)
+
+        if !last {
+            let t0 = Date()
+            for i in hidden.indices {
+                state.block.down.forward(activations[i], rows: len, into: &o)
+                Ops.add(&hidden[i], o, n: len * d)
+            }
+            timings.forward += Date().timeIntervalSince(t0)
+        }
+    }
+
+    /// A capture pass with the original block, `prepareBlock`, every layer quantized, then a
+    /// pass with the quantized block producing the next inputs.
+    private func runCaptured(layer l: Int, state: inout BlockState, hidden: inout [[Float]], cache: KVCache,
+                             timings: inout SequentialTimings,
+                             quantize: ([String], [Float], inout BlockState) throws -> Void) throws {
+        let len = windows.length
+        let slots = LlamaModel.linearSlots(l)
+        let block = state.block
+        // One accumulator per distinct input, keyed by its first consumer's kind.
+        let accumulators: [(String, [String], HessianAccumulator)] = [
+            ("attn_q", ["attn_q", "attn_k", "attn_v"], HessianAccumulator(columns: block.query.inFeatures)),
+            ("attn_output", ["attn_output"], HessianAccumulator(columns: block.output.inFeatures)),
+            ("ffn_gate", ["ffn_gate", "ffn_up"], HessianAccumulator(columns: block.gate.inFeatures)),
+            ("ffn_down", ["ffn_down"], HessianAccumulator(columns: block.down.inFeatures)),
+        ]
+        var capturing = block
+        for (name, path) in slots {
+            let acc = accumulators.first(where: { $0.1.contains(Self.kind(name)) })!.2
+            capturing[keyPath: path] = TappedLinear(base: block[keyPath: path], name: name) { _, x, rows, _ in acc.add(x, rows: rows) }
+        }
+        let t0 = Date()
+        for i in hidden.indices {
+            var x = hidden[i]
+            cache.reset()
+            model.forwardBlock(capturing, layer: l, x: &x, rows: len, cache: cache)
+        }
+        let hessianSeconds = accumulators.reduce(0) { $0 + $1.2.seconds }
+        timings.hessian += hessianSeconds
+        timings.forward += Date().timeIntervalSince(t0) - hessianSeconds
+
+        // Let the caller transform the block (e.g. fold AWQ scales) before quantizing.
+        var hessians: [String: [Float]] = [:]
+        for (k, _, acc) in accumulators { hessians[k] = acc.hessian() }
+        if let prepareBlock {
+            let saved = model.blocks[l]
+            model.blocks[l] = state.block
+            let scaled = try prepareBlock(l, hessians)
+            state.block = model.blocks[l]
+            model.blocks[l] = saved
+            for (k, _, acc) in accumulators {
+                guard let s = scaled[k] else { continue }
+                let n = acc.n
+                hessians[k]!.withUnsafeMutableBufferPointer { h in
+                    for i in 0..<n { for j in 0..<n { h[i * n + j] /= s[i] * s[j] } }
+                }
+            }
+            for (name, path) in slots {
+                if let d = state.block[keyPath: path] as? DenseLinear { state.weights[name] = d.weight.array }
+            }
+        }
+        for (k, kinds, _) in accumulators { try quantize(kinds, hessians[k]!, &state) }
+        // Outputs of the quantized block feed the next one.
+        if l + 1 < model.blocks.count {
+            let t1 = Date()
+            for i in hidden.indices {
+                cache.reset()
+                model.forwardBlock(state.block, layer: l, x: &hidden[i], rows: len, cache: cache)
+            }
+            timings.forward += Date().timeIntervalSince(t1)
+        }
     }
 }

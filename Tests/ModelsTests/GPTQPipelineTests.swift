@@ -31,3 +31,33 @@ func gptqBeatsRoundToNearestOnEveryLayerOfRealBlocks(_ scheme: String) throws {
     // Blocks past the limit are untouched (still the file's quantized blocks).
     #expect(model.blocks[2].query is QuantizedLinear && model.blocks[1].query is DenseLinear)
 }
+
+/// The staged single pass (no `prepareBlock`) and the capture pass (with a `prepareBlock`
+/// that changes nothing) must hand every layer the same Hessian when the layer quantizer
+/// changes nothing: both then see the original block's inputs.
+@Test func stagedAndCapturedPassesAgreeWhenNothingIsQuantized() throws {
+    let file = try RealModel.open()
+    let text = try String(contentsOf: RealModel.root.deletingLastPathComponent().appendingPathComponent("shared/data/wikitext-2/valid.txt"),
+                          encoding: .utf8)
+    let tokens = try BPETokenizer(gguf: file).encode(String(text.prefix(50_000)), addBOS: false, parseSpecial: false)
+    let windows = try CalibrationWindows(tokens: tokens, count: 3, length: 64, seed: 1)
+    func hessians(staged: Bool) throws -> [String: [Float]] {
+        let runner = SequentialQuantizer(model: try LlamaLoader.load(file, weights: .native), windows: windows)
+        runner.blockLimit = 3
+        if !staged { runner.prepareBlock = { _, _ in [:] } }
+        var out: [String: [Float]] = [:]
+        _ = try runner.run { job in
+            out[job.name] = job.hessian
+            return LayerOutcome(weights: job.weights)
+        }
+        return out
+    }
+    let staged = try hessians(staged: true), captured = try hessians(staged: false)
+    #expect(staged.count == 21 && Set(staged.keys) == Set(captured.keys))
+    for (name, h) in staged {
+        let c = captured[name]!
+        let scale = c.map { abs($0) }.max()!
+        let worst = zip(h, c).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-4 * scale, "\(name): max |Δ| \(worst) of max \(scale)")
+    }
+}
