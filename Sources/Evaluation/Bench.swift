@@ -11,6 +11,14 @@ public struct MachineLimits: Codable, Sendable {
     public var memoryBandwidthGBs: Double
     /// Threads used.
     public var threads: Int
+    /// The BLAS kernel family (OpenBLAS's core name, e.g. `Haswell` or `SkylakeX`; nil on Accelerate).
+    public var blasKernels: String? = BLAS.coreName
+
+    /// `machine: sgemm … GFLOP/s (OpenBLAS SkylakeX kernels), memory read … GB/s, N threads`.
+    public var summary: String {
+        String(format: "machine: sgemm %.1f GFLOP/s", sgemmGFLOPS) + (blasKernels.map { " (OpenBLAS \($0) kernels)" } ?? "")
+            + String(format: ", memory read %.1f GB/s, %d threads", memoryBandwidthGBs, threads)
+    }
 
     /// Measures both limits (about a second).
     public static func measure(threads: Int = Threads.count) -> MachineLimits {

@@ -172,20 +172,27 @@ public final class LlamaModel: @unchecked Sendable {
         let len = p0 + t
         let scale = 1 / Float(hd).squareRoot()
         var scores = [Float](repeating: 0, count: t * len)
+        // Queries in tiles of 64 rows: a tile ending at row r1 sees only keys 0..<p0+r1, so
+        // the causal half of the score matrix above the tiles' diagonals is never computed.
+        let tile = 64
         scores.withUnsafeMutableBufferPointer { sb in
             let s = sb.baseAddress!
             for head in 0..<nH {
                 let kvHead = head / group
-                BLAS.gemm(transposeB: true, m: t, n: len, k: hd, alpha: scale,
-                          q + head * hd, lda: qWidth, keys + kvHead * hd, ldb: kvWidth, s, ldc: len)
-                parallelFor(t) { i in
-                    let row = s + i * len
-                    let visible = p0 + i + 1
-                    Ops.softmax(row, n: visible)
-                    for j in visible..<len { row[j] = 0 }
+                for r0 in stride(from: 0, to: t, by: tile) {
+                    let r1 = min(t, r0 + tile), keysSeen = p0 + r1
+                    let st = s + r0 * len
+                    BLAS.gemm(transposeB: true, m: r1 - r0, n: keysSeen, k: hd, alpha: scale,
+                              q + r0 * qWidth + head * hd, lda: qWidth, keys + kvHead * hd, ldb: kvWidth, st, ldc: len)
+                    parallelFor(r1 - r0) { i in
+                        let row = st + i * len
+                        let visible = p0 + r0 + i + 1
+                        Ops.softmax(row, n: visible)
+                        for j in visible..<keysSeen { row[j] = 0 }
+                    }
+                    BLAS.gemm(m: r1 - r0, n: hd, k: keysSeen, st, lda: len, values + kvHead * hd, ldb: kvWidth,
+                              out + r0 * qWidth + head * hd, ldc: qWidth)
                 }
-                BLAS.gemm(m: t, n: hd, k: len, s, lda: len, values + kvHead * hd, ldb: kvWidth,
-                          out + head * hd, ldc: qWidth)
             }
         }
     }

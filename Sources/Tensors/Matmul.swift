@@ -37,6 +37,16 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// The kernel family OpenBLAS runs (`Haswell`, `SkylakeX`, …: detected when the library
+    /// loads, or forced by `OPENBLAS_CORETYPE`); nil on Accelerate.
+    public static var coreName: String? {
+        #if canImport(Accelerate)
+        return nil
+        #else
+        return openblas_get_corename().map { String(cString: $0) }
+        #endif
+    }
+
     /// Sets the BLAS library's own thread count (OpenBLAS); a no-op on Accelerate.
     public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate)

@@ -72,8 +72,7 @@ struct Bench: ParsableCommand {
         }
         let out = Output(machine: limits, rows: rows, peakResidentBytes: peakResidentBytes())
         if json { return try printJSON(out) }
-        print(String(format: "machine: sgemm %.1f GFLOP/s, memory read %.1f GB/s, %d threads",
-                     limits.sgemmGFLOPS, limits.memoryBandwidthGBs, limits.threads))
+        print(limits.summary)
         print(renderTable(
             ["model", "weights", "weights/token", "test", "t/s (median)", "min", "max", "of limit"],
             rows.flatMap { r in [

@@ -18,6 +18,8 @@ enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
     case awq
 }
 
+extension CalibrationForward: ExpressibleByArgument {}
+
 /// `quantize`'s options for calibrated methods.
 struct GPTQOptionsGroup: ParsableArguments {
     @Option(name: .long, help: "rtn (default) or gptq.") var method: QuantizeMethod = .rtn
@@ -30,6 +32,9 @@ struct GPTQOptionsGroup: ParsableArguments {
     @Flag(name: .customLong("act-order"), help: "GPTQ: quantize columns by decreasing Hessian diagonal.") var actOrder = false
     @Flag(name: .customLong("static-groups"), help: "GPTQ: group parameters fixed up front from the original weights' groups.")
     var staticGroups = false
+    @Option(name: .customLong("calibration-forward"),
+            help: "Arithmetic of the calibration passes through quantized layers: f32, or int8 (W8A8, several times faster).")
+    var calibrationForward: CalibrationForward = .f32
 
     func validate() throws {
         guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
@@ -68,6 +73,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         var bytesByName: [String: [UInt8]] = [:]
         var log: [(String, String, Double)] = []
         let runner = SequentialQuantizer(model: model, windows: windows)
+        runner.forward = calibrationForward
         let total = model.blocks.count * 7
         let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: total, quiet: quiet)
         runner.onLayer = { _, name, _ in progress.advance(note: name + (log.last.map { String(format: " %.3f×RTN", $0.2) } ?? "")) }
@@ -134,6 +140,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         let wanted = Set(HFQuantizedWriter.quantizableLayers(of: source))
         let (model, windows) = try calibrationModel(input: input, source: source)
         let runner = SequentialQuantizer(model: model, windows: windows)
+        runner.forward = calibrationForward
         let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
         var layers: [String: GroupQuantizedMatrix] = [:]
         var ratios: [Double] = []
