@@ -34,6 +34,10 @@ public enum ResidentMemory {
         return true
     }
 
+    /// Current anonymous resident size in bytes (`RssAnon`: heap and other private memory,
+    /// not pages of memory-mapped files, which the kernel can drop and re-read), or nil where unknown.
+    public static func anonymous() -> Int? { statusField("RssAnon:") }
+
     private static func statusField(_ key: String) -> Int? {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in s.split(separator: "\n") where line.hasPrefix(key) {
@@ -76,5 +80,43 @@ public struct PeakMemory: Codable, Sendable, Equatable {
             guard let peak = ResidentMemory.peak() else { return nil }
             return PeakMemory(baselineBytes: baseline, peakBytes: max(peak, baseline), method: method)
         }
+    }
+}
+
+/// Tracks the peak of `ResidentMemory.anonymous()` by reading it every `interval` seconds on
+/// a background thread, from `init` until `stop()`. The kernel keeps no high-water mark of
+/// anonymous memory alone; this one can miss peaks shorter than the interval.
+public final class AnonymousMemorySampler: @unchecked Sendable {
+    /// What the sampling thread and `stop()` share, under `lock`.
+    private final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var peakBytes = 0
+        var running = true
+    }
+    private let state = State()
+
+    /// Starts sampling (nothing is sampled where `/proc/self/status` is unavailable).
+    public init(interval: TimeInterval = 0.01) {
+        let state = self.state
+        Thread.detachNewThread {
+            while let now = ResidentMemory.anonymous() {
+                state.lock.lock()
+                state.peakBytes = max(state.peakBytes, now)
+                let go = state.running
+                state.lock.unlock()
+                if !go { return }
+                Thread.sleep(forTimeInterval: interval)
+            }
+        }
+    }
+
+    /// Stops sampling and returns the largest anonymous resident size seen (nil if none could be read).
+    public func stop() -> Int? {
+        let last = ResidentMemory.anonymous()
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        state.running = false
+        if let last { state.peakBytes = max(state.peakBytes, last) }
+        return state.peakBytes > 0 ? state.peakBytes : nil
     }
 }

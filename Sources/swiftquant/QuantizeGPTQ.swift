@@ -62,6 +62,14 @@ struct GPTQOptionsGroup: ParsableArguments {
         return (model, windows)
     }
 
+    /// `calibration 128×512 tokens (int8 forward): forward … s, …, peak RSS …, peak anonymous …`.
+    func timingLine(_ windows: CalibrationWindows, _ timings: SequentialTimings, anonymousPeak: Int?) -> String {
+        String(format: "calibration %d×%d tokens (%@ forward): forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s, ",
+               windows.windows.count, windows.length, calibrationForward.rawValue, timings.forward, timings.hessian,
+               timings.solver, timings.total)
+            + "peak RSS \(ResidentMemory.peak().map(formatBytes) ?? "?") (anonymous \(anonymousPeak.map(formatBytes) ?? "?"))"
+    }
+
     /// GPTQ for every block linear whose planned GGUF type GPTQ can target (Q4_0, Q5_0,
     /// Q8_0, Q4_K); the others are encoded by their type's own quantizer but still feed
     /// their quantized outputs forward. Returns the encoded bytes by tensor name.
@@ -72,6 +80,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
         var bytesByName: [String: [UInt8]] = [:]
         var log: [(String, String, Double)] = []
+        let memory = AnonymousMemorySampler()
         let runner = SequentialQuantizer(model: model, windows: windows)
         runner.forward = calibrationForward
         let total = model.blocks.count * 7
@@ -115,9 +124,7 @@ struct GPTQOptionsGroup: ParsableArguments {
                                                            gptqRatios.max() ?? 0).utf8))
             }
         }
-        FileHandle.standardError.write(Data(String(format: "calibration %d×%d tokens: forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s, peak RSS %@\n",
-                                                   windows.windows.count, windows.length, timings.forward, timings.hessian, timings.solver,
-                                                   timings.total, ResidentMemory.peak().map(formatBytes) ?? "?").utf8))
+        FileHandle.standardError.write(Data((timingLine(windows, timings, anonymousPeak: memory.stop()) + "\n").utf8))
         return bytesByName
     }
 
@@ -139,6 +146,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         }
         let wanted = Set(HFQuantizedWriter.quantizableLayers(of: source))
         let (model, windows) = try calibrationModel(input: input, source: source)
+        let memory = AnonymousMemorySampler()
         let runner = SequentialQuantizer(model: model, windows: windows)
         runner.forward = calibrationForward
         let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
@@ -157,9 +165,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         let summary = try HFQuantizedWriter(format: hfFormat).write(source: source, layers: layers, to: output)
         print(String(format: "%@: GPTQ %@ (%@), %d layers, ‖ΔWX‖² vs RTN: mean %.3f, worst %.3f", output, scheme.description,
                      hfFormat.rawValue, layers.count, ratios.reduce(0, +) / Double(max(ratios.count, 1)), ratios.max() ?? 0))
-        print(String(format: "calibration %d×%d tokens: forward %.1f s, Hessians %.1f s, solver %.1f s, total %.1f s, peak RSS %@",
-                     windows.windows.count, windows.length, timings.forward, timings.hessian, timings.solver, timings.total,
-                     ResidentMemory.peak().map(formatBytes) ?? "?"))
+        print(timingLine(windows, timings, anonymousPeak: memory.stop()))
         for note in summary.notes { print("note: \(note)") }
     }
 }

@@ -7,6 +7,6 @@ struct SwiftQuantCommand: ParsableCommand {
         commandName: "swiftquant",
         abstract: "Quantize, inspect, run and evaluate LLMs on the CPU.",
         subcommands: [Inspect.self, Quantize.self, ExportHF.self, IMatrix.self, Generate.self, Chat.self, Perplexity.self,
-                      Bench.self, Compare.self, Report.self, FakeQuant.self, Observers.self]
+                      Bench.self, Compare.self, Report.self, FakeQuant.self, Observers.self, RepeatBlocks.self]
     )
 }
