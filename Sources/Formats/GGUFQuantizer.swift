@@ -34,6 +34,9 @@ public struct GGUFQuantizer {
     /// Tensors already encoded elsewhere (e.g. by GPTQ), by name: written as given, in
     /// place of the recipe's own encoding. Their type must match what the recipe chose.
     public var precomputed: [String: [UInt8]] = [:]
+    /// Whether precomputed tensors approximate the source's values (GPTQ: the report gives
+    /// their error against them) or a rescaled model's (AWQ: no error is reported).
+    public var precomputedMatchSource = true
 
     /// A quantizer following `recipe`.
     public init(recipe: QuantRecipe, importance: [String: [Float]] = [:], allowRequantize: Bool = false) {
@@ -81,13 +84,17 @@ public struct GGUFQuantizer {
                 guard bytes.count == choice.type.byteCount(elements: t.elementCount) else {
                     throw QuantizeError.unsupportedInput(path: input.path, reason: "precomputed \(t.name) has \(bytes.count) bytes, not \(choice.type.rawValue)'s")
                 }
+                let compare = precomputedMatchSource
                 data = .fill { out in
                     out.copyBytes(from: bytes)
-                    let x = try t.decode()
-                    let back = try bytes.withUnsafeBytes { try Codecs.dequantize(choice.type, bytes: $0, count: x.count) }
-                    let (rmse, rms) = rootMeanSquares(x, back)
-                    reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue,
-                                                       to: choice.type.rawValue, reason: choice.reason + " (precomputed)",
+                    var (rmse, rms) = (0.0, 0.0)
+                    if compare {
+                        let x = try t.decode()
+                        let back = try bytes.withUnsafeBytes { try Codecs.dequantize(choice.type, bytes: $0, count: x.count) }
+                        (rmse, rms) = rootMeanSquares(x, back)
+                    }
+                    reports[i] = QuantizedTensorReport(name: t.name, shape: t.shape, from: t.type.rawValue, to: choice.type.rawValue,
+                                                       reason: choice.reason + (compare ? " (precomputed)" : " (precomputed, rescaled: not compared)"),
                                                        bytes: bytes.count, rmse: rmse, rms: rms)
                     done += 1
                     progress(done, total, t.name)

@@ -167,6 +167,25 @@ public struct HFQuantizedWriter {
     }
 
     /// The shared settings, after checking every layer against the source and the format.
+    /// Checks that a `rows × columns` layer at `bits` with `groupSize` (≥ columns: per
+    /// channel) fits this format's packing, before anything is computed for it.
+    /// - Throws: `HFQuantizedError.cannotExport` naming the layer and the rule it breaks.
+    public func checkShape(layer name: String, rows: Int, columns: Int, bits: Int, groupSize: Int) throws {
+        func fail(_ reason: String) -> HFQuantizedError { .cannotExport(reason: reason) }
+        switch format {
+        case .awq:
+            guard bits == 4 else { throw fail("layer \(name) has \(bits) bits; AWQ GEMM stores 4") }
+            guard rows % 8 == 0 else { throw fail("layer \(name) has \(rows) output rows, not a multiple of 8 (AWQ packing)") }
+            guard groupSize >= columns || columns % groupSize == 0 else {
+                throw fail("layer \(name): \(columns) input columns are not a multiple of the group size \(groupSize)")
+            }
+        case .gptq, .gptqV2:
+            guard rows % 32 == 0, columns % 32 == 0 else {
+                throw fail("layer \(name) is \(rows)×\(columns); GPTQ packing needs both multiples of 32")
+            }
+        }
+    }
+
     private func checkedConfig(_ layers: [String: GroupQuantizedMatrix], model: HFExportModel) throws -> HFQuantizationConfig {
         func fail(_ reason: String) -> HFQuantizedError { .cannotExport(reason: reason) }
         guard !layers.isEmpty else { throw fail("no quantized layers given") }
@@ -190,18 +209,11 @@ public struct HFQuantizedWriter {
             if let i = m.scales.firstIndex(where: { !Half.f16ToFloat(Half.floatToF16($0)).isFinite }) {
                 throw fail("layer \(name): scale \(m.scales[i]) overflows f16, which the format stores")
             }
+            try checkShape(layer: name, rows: m.rows, columns: m.columns, bits: m.bits, groupSize: m.groupSize)
             switch format {
             case .awq:
-                guard m.bits == 4 else { throw fail("layer \(name) has \(m.bits) bits; AWQ GEMM stores 4") }
                 guard m.hasIdentityGrouping else { throw fail("layer \(name) has act-order groups (g_idx), which AWQ cannot store") }
-                guard m.rows % 8 == 0 else { throw fail("layer \(name) has \(m.rows) output rows, not a multiple of 8 (AWQ packing)") }
-                guard m.groups == 1 || m.columns % m.groupSize == 0 else {
-                    throw fail("layer \(name): \(m.columns) input columns are not a multiple of the group size \(m.groupSize)")
-                }
             case .gptq, .gptqV2:
-                guard m.rows % 32 == 0, m.columns % 32 == 0 else {
-                    throw fail("layer \(name) is \(m.rows)×\(m.columns); GPTQ packing needs both multiples of 32")
-                }
                 if format == .gptq, let i = m.zeroPoints.firstIndex(of: 0) {
                     throw fail("layer \(name) has zero point 0 (row \(i / m.groups), group \(i % m.groups)), which GPTQ checkpoint "
                         + "format v1 stores as zero − 1 and cannot hold; write format gptq_v2, or quantize with zero points ≥ 1")

@@ -65,6 +65,42 @@ public struct QuantizationSource {
 
     /// Looks up a metadata value.
     public subscript(key: String) -> GGUFValue? { metadata.first { $0.key == key }?.value }
+
+    /// A copy in which each tensor named in `values` is an f32 tensor of those values (same
+    /// shape), e.g. norms that AWQ or SmoothQuant rescaled; the others are unchanged.
+    /// - Throws: `QuantizeError.unsupportedInput` for a name that is not a tensor, or values
+    ///   whose count is not the tensor's.
+    public func replacing(_ values: [String: [Float]]) throws -> QuantizationSource {
+        var copy = self
+        var left = Set(values.keys)
+        for i in copy.tensors.indices {
+            let t = copy.tensors[i]
+            guard let v = values[t.name] else { continue }
+            guard v.count == t.elementCount else {
+                throw QuantizeError.unsupportedInput(path: path, reason: "replacement for \(t.name) has \(v.count) values, not \(t.elementCount)")
+            }
+            let bytes = ReplacedBytes(v)
+            copy.tensors[i] = SourceTensor(name: t.name, shape: t.shape, type: .f32, raw: { bytes.buffer }, decode: { v })
+            left.remove(t.name)
+        }
+        if let name = left.sorted().first {
+            throw QuantizeError.unsupportedInput(path: path, reason: "no tensor \(name) to replace")
+        }
+        return copy
+    }
+}
+
+/// Owns the f32 bytes of a replaced tensor for as long as its `raw` accessor lives.
+private final class ReplacedBytes: @unchecked Sendable {
+    let buffer: UnsafeRawBufferPointer
+
+    init(_ values: [Float]) {
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: values.count * 4, alignment: 64)
+        values.withUnsafeBytes { b.copyMemory(from: $0) }
+        buffer = UnsafeRawBufferPointer(b)
+    }
+
+    deinit { buffer.deallocate() }
 }
 
 /// Why a quantization could not run.

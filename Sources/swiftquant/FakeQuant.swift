@@ -184,24 +184,17 @@ struct FakeQuant: ParsableCommand {
         let runner = SequentialQuantizer(model: model, windows: windows)
         var alphas: [String] = []
         runner.prepareBlock = { l, hessians in
-            var scaled: [String: [Float]] = [:]
-            for (point, kind) in [(FoldPoint.attentionInput, "attn_q"), (.mlpInput, "ffn_gate"), (.downInput, "ffn_down")] {
-                let names = point.consumers(layer: l)
-                guard names.allSatisfy(include), let h = hessians[kind] else { continue }
-                let weights = names.compactMap { model.denseWeights(named: $0) }
-                let rows = names.compactMap { model.linear(named: $0)?.outFeatures }
-                let search = AWQ.searchScales(consumers: weights, rows: rows, columns: model.channelCount(point), hessian: h, grid: grid)
-                try model.foldScales(search.scales, at: point, layer: l)
-                scaled[kind] = search.scales
-                alphas.append(String(format: "%.2f", search.alpha))
+            let (scaled, folds) = try model.awqScaleBlock(l, hessians: hessians, include: include) { _, w, rows, columns in
+                GPTQ.roundToNearest(weights: w, rows: rows, columns: columns, grid: grid)
             }
+            alphas += folds.map { String(format: "%.2f", $0.alpha) }
             return scaled
         }
         runner.onLayer = { _, name, _ in progress.advance(note: name) }
         var reports: [FakeQuantLayerReport] = []
         let timings = try runner.run { job in
             guard include(job.name) else { return LayerOutcome(weights: job.weights) }
-            let q = AWQ.clippedRoundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian, grid: grid)
+            let q = AWQ.clippedRoundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian, grid: grid).weights
             reports.append(FakeQuantLayerReport(name: job.name, shape: [job.rows, job.columns], scheme: scheme.description,
                                                 error: WeightErrorSummary(reference: job.weights, approximation: q)))
             return LayerOutcome(weights: q)

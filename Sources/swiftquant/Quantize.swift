@@ -18,14 +18,17 @@ struct Quantize: ParsableCommand {
           swiftquant quantize in.gguf out.gguf --type Q3_K_M --dry-run
           swiftquant quantize model-f32.gguf model-gptq-Q4_0.gguf --type Q4_0 --method gptq --nsamples 128 --seqlen 512
           swiftquant quantize model-f32.gguf smol-gptq-int4 --method gptq --scheme int4-asym-g128 --act-order
+          swiftquant quantize model-f32.gguf smol-awq-int4 --method awq --scheme int4-asym-g128   # AWQ GEMM folder
+          swiftquant quantize model-f32.gguf smol-awq-Q4_0.gguf --method awq --type Q4_0
         """)
 
     @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
     @Argument(help: "Output GGUF file.") var output: String?
     @Option(name: .long, help: "Quantization type / mix (e.g. Q4_K_M).") var type: String?
-    @Option(name: .long, help: "With --method gptq: a toolkit integer scheme (e.g. int4-asym-g128); OUT is then a Hugging Face GPTQ folder.")
+    @Option(name: .long, help: "With --method gptq|awq: a toolkit integer scheme (e.g. int4-asym-g128); OUT is then a Hugging Face folder.")
     var scheme: String?
-    @Option(name: .long, help: "Folder format for --scheme: gptq (v1, transformers' default) or gptq_v2.") var format: String = "gptq"
+    @Option(name: .long, help: "Folder format for --scheme: gptq (v1, transformers' default; GPTQ's default), gptq_v2, or awq (GEMM; AWQ's default).")
+    var format: String?
     @OptionGroup var gptq: GPTQOptionsGroup
     @Option(name: .long, help: "Importance matrix (GGUF or .dat, from `swiftquant imatrix` or llama-imatrix).")
     var imatrix: String?
@@ -39,8 +42,8 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if type == nil && scheme == nil { throw ValidationError("give --type (a GGUF mix) or, with --method gptq, --scheme") }
         if type != nil && scheme != nil { throw ValidationError("give either --type (GGUF output) or --scheme (Hugging Face GPTQ folder), not both") }
-        if scheme != nil && gptq.method != .gptq {
-            throw ValidationError("--scheme writes a GPTQ folder and needs --method gptq (for round-to-nearest folders use export-hf)")
+        if scheme != nil && gptq.method == .rtn {
+            throw ValidationError("--scheme writes a GPTQ or AWQ folder and needs --method gptq or awq (for round-to-nearest folders use export-hf)")
         }
     }
 
@@ -48,13 +51,13 @@ struct Quantize: ParsableCommand {
         compute.apply()
         if let scheme {
             guard let output else { throw ValidationError("give an output folder") }
-            return try gptq.writeHuggingFaceGPTQ(input: input, output: output, scheme: scheme, format: format,
+            return try gptq.writeHuggingFaceFolder(input: input, output: output, scheme: scheme, format: format,
                                                  allowRequantize: allowRequantize, quiet: compute.quiet)
         }
         let type = self.type!
         guard let mix = QuantMix(name: type) else { throw RecipeError.unknownMix(type) }
         let overrides = try tensorTypes.map(QuantRecipe.Override.init(parsing:))
-        let source = try Self.openSource(input)
+        var source = try Self.openSource(input)
         let arch = source["general.architecture"]?.stringValue ?? ""
         let layers = source["\(arch).block_count"]?.intValue ?? 0
         let heads = source["\(arch).attention.head_count"]?.intValue ?? 1
@@ -82,6 +85,15 @@ struct Quantize: ParsableCommand {
             }
             quantizer.precomputed = try gptq.quantizeGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
                                                                 importance: importance, quiet: compute.quiet)
+        } else if gptq.method == .awq {
+            if !allowRequantize, let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
+                throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
+            }
+            let (bytes, norms) = try gptq.awqGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
+                                                        importance: importance, quiet: compute.quiet)
+            quantizer.precomputed = bytes
+            quantizer.precomputedMatchSource = false
+            source = try source.replacing(norms)
         }
         let progress = Progress("quantize", total: source.tensors.count, quiet: compute.quiet)
         let reports = try quantizer.quantize(source, to: output) { _, _, name in progress.advance(note: name) }

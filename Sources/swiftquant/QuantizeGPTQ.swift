@@ -13,8 +13,8 @@ enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
     case rtn
     /// GPTQ on calibration data, layer by layer.
     case gptq
-    /// AWQ: activation-aware scales folded into the norms, then clipped round-to-nearest
-    /// (`fakequant` only for now).
+    /// AWQ: activation-aware scales searched per block and folded into the norms (and up →
+    /// down), then clipped round-to-nearest (integer schemes) or each GGUF type's own encoder.
     case awq
 }
 
@@ -22,7 +22,7 @@ extension CalibrationForward: ExpressibleByArgument {}
 
 /// `quantize`'s options for calibrated methods.
 struct GPTQOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "rtn (default) or gptq.") var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "rtn (default), gptq or awq.") var method: QuantizeMethod = .rtn
     @Option(name: .long, help: "Calibration text (default: wikitext-2 valid.txt beside the repository).")
     var calibration: String = "../shared/data/wikitext-2/valid.txt"
     @Option(name: .long, help: "Calibration windows.") var nsamples: Int = 128
@@ -39,7 +39,6 @@ struct GPTQOptionsGroup: ParsableArguments {
     func validate() throws {
         guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
         guard damp > 0, damp.isFinite else { throw ValidationError("--damp must be positive") }
-        if method == .awq { throw ValidationError("--method awq is available in `swiftquant fakequant` (file export of AWQ-scaled models is not built yet)") }
     }
 
     var options: GPTQOptions { GPTQOptions(damp: damp, actOrder: actOrder, staticGroups: staticGroups) }
@@ -128,42 +127,146 @@ struct GPTQOptionsGroup: ParsableArguments {
         return bytesByName
     }
 
-    /// GPTQ onto a toolkit integer scheme, written as a Hugging Face GPTQ folder.
-    func writeHuggingFaceGPTQ(input: String, output: String, scheme text: String, format: String,
-                              allowRequantize: Bool, quiet: Bool) throws {
-        let scheme = try QuantScheme(parsing: text)
-        guard var grid = AffineGPTQGrid(scheme), GroupQuantizedMatrix.supportedBits.contains(grid.grid.bits) else {
-            throw ValidationError("--scheme \(text): GPTQ folders take int2/3/4/8 weights per channel or per group (e.g. int4-asym-g128)")
+    /// AWQ for a GGUF mix: per block, scales searched with each consumer judged by its planned
+    /// type's own encode–decode and folded into the norms (and up → down); then every block
+    /// linear is encoded by its type's own encoder (importance divided by the squared scales,
+    /// since the layer's inputs shrank by them). Returns the encoded bytes by tensor name and
+    /// the rescaled norms, which replace the source's.
+    func awqGGUFLayers(input: String, source: QuantizationSource,
+                       plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)],
+                       importance: [String: [Float]], quiet: Bool) throws -> (bytes: [String: [UInt8]], norms: [String: [Float]]) {
+        let (model, windows) = try calibrationModel(input: input, source: source)
+        let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
+        func encode(_ type: DType, _ w: [Float], columns: Int, importance: [Float]?) throws -> (bytes: [UInt8], decoded: [Float]) {
+            let bytes = try Codecs.quantize(type, w, rowLength: columns, importance: importance)
+            return (bytes, try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: w.count) })
         }
-        guard let hfFormat = HFQuantizedFormat(rawValue: format), hfFormat != .awq else {
-            throw ValidationError("--format '\(format)': expected gptq or gptq_v2")
+        let memory = AnonymousMemorySampler()
+        let runner = SequentialQuantizer(model: model, windows: windows)
+        runner.forward = calibrationForward
+        var folds: [AWQFold] = [], scales: [Int: [String: [Float]]] = [:]
+        runner.prepareBlock = { l, hessians in
+            let (scaled, done) = try model.awqScaleBlock(l, hessians: hessians, include: { types[$0].map(Codecs.canQuantize) ?? false }) {
+                name, w, _, columns in
+                guard let type = types[name], type.isQuantized else { return w }
+                return try encode(type, w, columns: columns, importance: nil).decoded
+            }
+            folds += done
+            scales[l] = scaled
+            return scaled
+        }
+        let progress = Progress("awq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
+        runner.onLayer = { _, name, _ in progress.advance(note: name) }
+        var bytesByName: [String: [UInt8]] = [:]
+        let timings = try runner.run { job in
+            guard let type = types[job.name], Codecs.canQuantize(type) else { return LayerOutcome(weights: job.weights) }
+            var weighting = importance[job.name]
+            if let w = weighting, let s = scales[job.layer]?[Self.inputKind(job.name)], s.count == w.count {
+                weighting = zip(w, s).map { $0 / ($1 * $1) }
+            }
+            let (bytes, decoded) = try encode(type, job.weights, columns: job.columns, importance: weighting)
+            bytesByName[job.name] = bytes
+            let keep: (any Linear)? = QuantizedLinear.hasKernel(type)
+                ? try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes) : nil
+            return LayerOutcome(weights: decoded, keep: keep)
+        }
+        var norms: [String: [Float]] = [:]
+        for (l, b) in model.blocks.enumerated() {
+            norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
+            norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
+        }
+        Progress.log(Self.foldSummary(folds), quiet: quiet)
+        FileHandle.standardError.write(Data((timingLine(windows, timings, anonymousPeak: memory.stop()) + "\n").utf8))
+        return (bytesByName, norms)
+    }
+
+    /// The kind of the input a block linear reads, as `prepareBlock` keys its scales.
+    static func inputKind(_ name: String) -> String {
+        switch name.split(separator: ".")[2] {
+        case "attn_q", "attn_k", "attn_v": return "attn_q"
+        case "ffn_gate", "ffn_up": return "ffn_gate"
+        case let kind: return String(kind)
+        }
+    }
+
+    /// `AWQ: 90 fold points, mean α 0.42 (attentionInput 0.51, …), output error 0.61× unscaled`.
+    static func foldSummary(_ folds: [AWQFold]) -> String {
+        guard !folds.isEmpty else { return "AWQ: no fold point had all its layers quantized" }
+        var parts: [String] = []
+        for point in FoldPoint.allCases {
+            let a = folds.filter { $0.point == point }.map(\.alpha)
+            if !a.isEmpty { parts.append(String(format: "%@ %.2f", point.rawValue, a.reduce(0, +) / Float(a.count))) }
+        }
+        let ratio = folds.reduce(0) { $0 + $1.error } / max(folds.reduce(0) { $0 + $1.unscaledError }, .leastNormalMagnitude)
+        return String(format: "AWQ: %d fold points, mean α by point: ", folds.count) + parts.joined(separator: ", ")
+            + String(format: "; searched output error %.3f× unscaled", ratio)
+    }
+
+    /// GPTQ or AWQ onto a toolkit integer scheme, written as a Hugging Face GPTQ or AWQ folder
+    /// (AWQ's scales folded into the norms it writes).
+    func writeHuggingFaceFolder(input: String, output: String, scheme text: String, format: String?,
+                                allowRequantize: Bool, quiet: Bool) throws {
+        let scheme = try QuantScheme(parsing: text)
+        let label = method == .awq ? "AWQ" : "GPTQ"
+        guard var grid = AffineGPTQGrid(scheme), GroupQuantizedMatrix.supportedBits.contains(grid.grid.bits) else {
+            throw ValidationError("--scheme \(text): \(label) folders take int2/3/4/8 weights per channel or per group (e.g. int4-asym-g128)")
+        }
+        let formatName = format ?? (method == .awq ? "awq" : "gptq")
+        guard let hfFormat = HFQuantizedFormat(rawValue: formatName), method == .awq || hfFormat != .awq else {
+            throw ValidationError("--format '\(formatName)': expected gptq or gptq_v2" + (method == .awq ? " or awq" : " (awq folders: --method awq)"))
         }
         grid.scaleType = .f16  // checkpoints store f16 scales
         if hfFormat == .gptq { grid.minimumZeroPoint = 1 }
-        let source = try Quantize.openSource(input)
+        var source = try Quantize.openSource(input)
         if !allowRequantize, let q = source.tensors.first(where: { $0.type.isQuantized && $0.shape.count >= 2 }) {
             throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.name, type: q.type.rawValue)
         }
         let wanted = Set(HFQuantizedWriter.quantizableLayers(of: source))
+        let writer = HFQuantizedWriter(format: hfFormat)
+        for t in source.tensors where wanted.contains(t.name) && t.shape.count == 2 {
+            let g = grid.groupSize > 0 ? grid.groupSize : t.shape[1]
+            try writer.checkShape(layer: t.name, rows: t.shape[0], columns: t.shape[1], bits: grid.grid.bits, groupSize: g)
+        }
         let (model, windows) = try calibrationModel(input: input, source: source)
         let memory = AnonymousMemorySampler()
         let runner = SequentialQuantizer(model: model, windows: windows)
         runner.forward = calibrationForward
-        let progress = Progress("gptq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
+        var folds: [AWQFold] = []
+        if method == .awq {
+            runner.prepareBlock = { l, hessians in
+                let (scaled, done) = try model.awqScaleBlock(l, hessians: hessians, include: wanted.contains) { _, w, rows, columns in
+                    GPTQ.roundToNearest(weights: w, rows: rows, columns: columns, grid: grid)
+                }
+                folds += done
+                return scaled
+            }
+        }
+        let progress = Progress("\(method.rawValue) \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
         var layers: [String: GroupQuantizedMatrix] = [:]
         var ratios: [Double] = []
         runner.onLayer = { _, name, _ in progress.advance(note: name + (ratios.last.map { String(format: " %.3f×RTN", $0) } ?? "")) }
         let timings = try runner.run { job in
             guard wanted.contains(job.name) else { return LayerOutcome(weights: job.weights) }
-            let r = try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
-                                      grid: grid, options: options)
+            let r = method == .awq
+                ? AWQ.clippedRoundToNearest(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian, grid: grid)
+                : try GPTQ.quantize(weights: job.weights, rows: job.rows, columns: job.columns, hessian: job.hessian,
+                                    grid: grid, options: options)
             ratios.append(GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
                                                           columns: job.columns, hessian: job.hessian, grid: grid))
             layers[job.name] = try GroupQuantizedMatrix(r, grid: grid, rows: job.rows, columns: job.columns)
             return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
         }
-        let summary = try HFQuantizedWriter(format: hfFormat).write(source: source, layers: layers, to: output)
-        print(String(format: "%@: GPTQ %@ (%@), %d layers, ‖ΔWX‖² vs RTN: mean %.3f, worst %.3f", output, scheme.description,
+        if method == .awq {
+            var norms: [String: [Float]] = [:]
+            for (l, b) in model.blocks.enumerated() {
+                norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
+                norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
+            }
+            source = try source.replacing(norms)
+            print(Self.foldSummary(folds))
+        }
+        let summary = try writer.write(source: source, layers: layers, to: output)
+        print(String(format: "%@: %@ %@ (%@), %d layers, ‖ΔWX‖² vs RTN: mean %.3f, worst %.3f", output, label, scheme.description,
                      hfFormat.rawValue, layers.count, ratios.reduce(0, +) / Double(max(ratios.count, 1)), ratios.max() ?? 0))
         print(timingLine(windows, timings, anonymousPeak: memory.stop()))
         for note in summary.notes { print("note: \(note)") }

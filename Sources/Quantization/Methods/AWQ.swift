@@ -26,6 +26,16 @@ public enum AWQ {
     /// columns`, row-major) under round-to-nearest on `grid`, minimising the summed output error.
     public static func searchScales(consumers: [[Float]], rows: [Int], columns n: Int, hessian h: [Float],
                                     grid: AffineGPTQGrid, gridPoints: Int = 20) -> ScaleSearch {
+        searchScales(consumers: consumers, rows: rows, columns: n, hessian: h, gridPoints: gridPoints) { i, scaled in
+            GPTQ.roundToNearest(weights: scaled, rows: rows[i], columns: n, grid: grid)
+        }
+    }
+
+    /// Searches α as above with any rounding: `round(i, w)` returns consumer `i`'s scaled
+    /// weights `w` as the target format stores them (e.g. a GGUF type's encode–decode, so
+    /// each consumer of a mix is judged by its own type).
+    public static func searchScales(consumers: [[Float]], rows: [Int], columns n: Int, hessian h: [Float],
+                                    gridPoints: Int = 20, round: (Int, [Float]) throws -> [Float]) rethrows -> ScaleSearch {
         let magnitude = (0..<n).map { max((h[$0 * n + $0] / 2).squareRoot(), 1e-8) }
         var best = ScaleSearch(scales: [Float](repeating: 1, count: n), alpha: 0, error: .infinity, unscaledError: 0)
         for step in 0...gridPoints {
@@ -35,10 +45,10 @@ public enum AWQ {
             let norm = (s.max()! * s.min()!).squareRoot()
             s = s.map { max($0 / norm, 1e-4) }
             var error = 0.0
-            for (w, r) in zip(consumers, rows) {
+            for (i, (w, r)) in zip(consumers, rows).enumerated() {
                 var scaled = w
                 for i in 0..<r { for j in 0..<n { scaled[i * n + j] *= s[j] } }
-                var q = GPTQ.roundToNearest(weights: scaled, rows: r, columns: n, grid: grid)
+                var q = try round(i, scaled)
                 for i in 0..<r { for j in 0..<n { q[i * n + j] /= s[j] } }
                 error += GPTQ.outputError(w, q, rows: r, columns: n, hessian: h)
             }
@@ -51,19 +61,26 @@ public enum AWQ {
     /// Round-to-nearest on `grid` with each (row, group)'s range shrunk by the ratio from
     /// `ratios` that minimises that group's output error under the diagonal block of `h`
     /// (AWQ's clipping search: outliers inside a group stop wasting the grid's levels).
+    /// Returns the rounded weights with each group's parameters (identity `g_idx`), ready to
+    /// be packed as a checkpoint; `loss` is the summed per-group output error.
     public static func clippedRoundToNearest(weights w: [Float], rows: Int, columns n: Int, hessian h: [Float],
                                              grid: AffineGPTQGrid,
-                                             ratios: [Float] = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7]) -> [Float] {
+                                             ratios: [Float] = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7]) -> GPTQResult<AffineParameters> {
         let g = grid.groupSize > 0 ? min(grid.groupSize, n) : n
         var out = w
+        var parameters: [[AffineParameters]] = []
+        var loss = 0.0
         var candidate = [Float](repeating: 0, count: g), delta = [Float](repeating: 0, count: g)
         for start in stride(from: 0, to: n, by: g) {
             let len = min(g, n - start)
+            var groupParameters: [AffineParameters] = []
+            groupParameters.reserveCapacity(rows)
             for r in 0..<rows {
                 let row = r * n + start
                 var lo = Float.infinity, hi = -Float.infinity
                 for k in 0..<len { lo = min(lo, w[row + k]); hi = max(hi, w[row + k]) }
                 var bestError = Double.infinity
+                var bestParameters: AffineParameters?
                 for ratio in ratios {
                     var p = grid.grid.parameters(min: lo * ratio, max: hi * ratio, scaleType: grid.scaleType)
                     if !grid.grid.symmetric && p.zeroPoint < grid.minimumZeroPoint {
@@ -81,13 +98,18 @@ public enum AWQ {
                         for b in 0..<len { t += h[hr + b] * delta[b] }
                         e += Double(delta[a] * t)
                     }
-                    if e < bestError {
+                    if e < bestError || bestParameters == nil {
                         bestError = e
+                        bestParameters = p
                         for k in 0..<len { out[row + k] = candidate[k] }
                     }
                 }
+                groupParameters.append(bestParameters!)
+                loss += bestError
             }
+            parameters.append(groupParameters)
         }
-        return out
+        return GPTQResult(weights: out, groupParameters: parameters,
+                          groupIndex: (0..<n).map { Int32($0 / g) }, order: Array(0..<n), loss: loss)
     }
 }
