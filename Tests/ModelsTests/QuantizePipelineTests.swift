@@ -84,3 +84,26 @@ private func meanKL(_ p: [Float], _ q: [Float], vocab: Int) -> Double {
     #expect(kld[.q8_0]! < kld[.q4_K_M]! && kld[.q4_K_M]! < kld[.q2_K]!)
     #expect(kld[.q2_K]! > 0.1)
 }
+
+/// A source whose norms were replaced (as AWQ writes its folded norms) is written with the
+/// replacements as f32 tensors and everything else as before; replacing a missing tensor or
+/// with the wrong count is refused.
+@Test func replacedNormsAreWrittenInPlaceOfTheSourcesOwn() throws {
+    let file = try RealModel.open()
+    let source = QuantizationSource(gguf: file)
+    let norm = (0..<576).map { Float($0) / 100 + 0.5 }
+    let replaced = try source.replacing(["blk.3.ffn_norm.weight": norm])
+    #expect(throws: QuantizeError.self) { _ = try source.replacing(["blk.99.ffn_norm.weight": norm]) }
+    #expect(throws: QuantizeError.self) { _ = try source.replacing(["blk.3.ffn_norm.weight": Array(norm.prefix(10))]) }
+    let dir = try tempDir()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("q8.gguf").path
+    _ = try GGUFQuantizer(recipe: recipe(.q8_0, file), allowRequantize: true).quantize(replaced, to: out)
+    let written = try GGUFFile(path: out)
+    let t = try #require(written.tensor(named: "blk.3.ffn_norm.weight"))
+    #expect(t.type == .f32)
+    #expect(try Codecs.dequantize(.f32, bytes: written.data(for: t), count: 576) == norm)
+    let other = try #require(written.tensor(named: "blk.4.ffn_norm.weight"))
+    #expect(try Codecs.dequantize(.f32, bytes: written.data(for: other), count: 576)
+            == (try source.tensors.first { $0.name == "blk.4.ffn_norm.weight" }!.decode()))
+}

@@ -115,3 +115,22 @@ struct GPTQProblem {
         #expect(ratio < (type == .q8_0 ? 0.95 : 0.9), "\(type): GPTQ/plain = \(ratio)")
     }
 }
+
+/// AWQ's clipped rounding returns the group parameters it chose: packed as a checkpoint
+/// matrix, the weights decode to exactly the rounded weights it returned, and its loss is
+/// no worse than plain rounding's (ratio 1 is among the candidates).
+@Test func awqClippedRoundingPacksToItsOwnWeights() throws {
+    let problem = GPTQProblem(rows: 16, columns: 96, seed: 7)
+    let rows = problem.rows, columns = problem.columns, w = problem.weights, h = problem.hessian
+    var grid = try #require(AffineGPTQGrid(try QuantScheme(parsing: "int4-asym-g32")))
+    grid.scaleType = .f16
+    let r = AWQ.clippedRoundToNearest(weights: w, rows: rows, columns: columns, hessian: h, grid: grid)
+    #expect(r.groupParameters.count == 3 && r.groupParameters.allSatisfy { $0.count == rows })
+    #expect(r.groupIndex == (0..<columns).map { Int32($0 / 32) })
+    let packed = try GroupQuantizedMatrix(r, grid: grid, rows: rows, columns: columns)
+    #expect(packed.dequantized() == r.weights)
+    let plain = GPTQ.roundToNearest(weights: w, rows: rows, columns: columns, grid: grid)
+    #expect(GPTQ.outputError(w, r.weights, rows: rows, columns: columns, hessian: h)
+            <= GPTQ.outputError(w, plain, rows: rows, columns: columns, hessian: h) * (1 + 1e-6))
+    #expect(r.weights != plain, "the outlier-heavy groups should have picked a clipping ratio below 1")
+}
