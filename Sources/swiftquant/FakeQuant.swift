@@ -32,6 +32,8 @@ struct FakeQuant: ParsableCommand {
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.") var context: Int = 512
     @Option(name: .long, help: "Evaluate at most this many chunks.") var chunks: Int?
     @Flag(name: .long, help: "Also measure the unquantized model's perplexity in the same run.") var baseline = false
+    @Option(name: .customLong("reference-logits"), help: "With -f: KL divergence of the quantized model against a file written by `perplexity --save-logits` (same -c and chunks).")
+    var referenceLogits: String?
     @Option(name: .long, help: "Calibration text for static activation ranges (w8a8-static).")
     var calibration: String = "../shared/data/wikitext-2/valid.txt"
     @Option(name: .customLong("calibration-tokens"), help: "Tokens of calibration text to run (static activation ranges).")
@@ -63,6 +65,10 @@ struct FakeQuant: ParsableCommand {
         var bitsPerWeight: Double
         var baselinePerplexity: PerplexityResult?
         var perplexity: PerplexityResult?
+        /// Against `--reference-logits`, when given.
+        var klDivergence: KLDivergenceResult?
+        /// Evaluated tokens per second of the quantized model's perplexity run (chunks × context / seconds).
+        var evaluationTokensPerSecond: Double?
         var summary: WeightErrorAggregate
         var layers: [FakeQuantLayerReport]
     }
@@ -87,12 +93,17 @@ struct FakeQuant: ParsableCommand {
         let loaded = try LoadedModel(path: model, weights: .f32)
         let tokens = try file.map { loaded.tokenizer.encode(try readText($0), addBOS: false, parseSpecial: false) }
         let run = PerplexityRun(context: context, maxChunks: chunks, bos: loaded.bos)
-        func perplexity(_ label: String) throws -> PerplexityResult? {
+        let reference = try tokens.flatMap { t in
+            try referenceLogits.map {
+                try ReferenceComparison(path: $0, vocab: loaded.model.hp.vocabSize, run: run, chunks: run.chunkCount(tokens: t.count))
+            }
+        }
+        func perplexity(_ label: String, compare: ReferenceComparison? = nil) throws -> PerplexityResult? {
             guard let tokens else { return nil }
             let progress = Progress(label, total: run.chunkCount(tokens: tokens.count), quiet: compute.quiet)
             return try run.evaluate(loaded.model, tokens: tokens, onChunk: { _, ppl in
                 progress.advance(note: String(format: "PPL %.4f", ppl))
-            })
+            }, record: { logProbs, targets in try compare?.add(logProbs: logProbs, targets: targets) })
         }
         let base = baseline ? try perplexity("f32 baseline") : nil
         let names = loaded.model.linearNames.filter(include)
@@ -128,8 +139,10 @@ struct FakeQuant: ParsableCommand {
                 progress.advance(note: name)
             }
         }
-        let ppl = try perplexity("perplexity")
+        let ppl = try perplexity("perplexity", compare: reference)
         try finish(Output(model: model, scheme: parsed.description, bitsPerWeight: Self.bits(parsed, reports), baselinePerplexity: base, perplexity: ppl,
+                          klDivergence: reference?.result,
+                          evaluationTokensPerSecond: ppl.map { Double($0.chunks * $0.context) / max($0.seconds, 1e-9) },
                           summary: WeightErrorAggregate(reports), layers: reports))
     }
 
@@ -239,8 +252,10 @@ struct FakeQuant: ParsableCommand {
             print(String(format: "baseline PPL = %.4f +/- %.5f", b.perplexity, b.perplexityError))
         }
         if let p = out.perplexity {
-            print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d)", p.perplexity, p.perplexityError, p.chunks, p.context))
+            print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d, %.1f tokens/s)", p.perplexity, p.perplexityError,
+                         p.chunks, p.context, out.evaluationTokensPerSecond ?? 0))
         }
+        if let k = out.klDivergence { ReferenceComparison.lines(k).forEach { print($0) } }
     }
 }
 

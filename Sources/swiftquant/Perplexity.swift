@@ -50,48 +50,23 @@ struct Perplexity: ParsableCommand {
         let n = protocolRun.chunkCount(tokens: tokens.count)
         Progress.log("\(file): \(tokens.count) tokens, \(n) chunks of \(context)", quiet: compute.quiet)
 
-        let reference = try referenceLogits.map { try LogitsFile(path: $0) }
-        if let r = reference, let path = referenceLogits {
-            let h = r.header
-            guard h.vocab == loaded.model.hp.vocabSize, h.context == context, h.scoredPerChunk == protocolRun.scoredPerChunk else {
-                throw EvaluationError.badLogitsFile(path: path, reason: "made with vocab \(h.vocab), -c \(h.context); this run has vocab \(loaded.model.hp.vocabSize), -c \(context)")
-            }
-            guard h.chunks >= n else {
-                throw EvaluationError.badLogitsFile(path: path, reason: "holds \(h.chunks) chunks; this run needs \(n) (pass --chunks \(h.chunks))")
-            }
-        }
+        let reference = try referenceLogits.map { try ReferenceComparison(path: $0, vocab: loaded.model.hp.vocabSize, run: protocolRun, chunks: n) }
         let writer = try saveLogits.map {
             try LogitsFileWriter(path: $0, vocab: loaded.model.hp.vocabSize, context: context, topK: saveTopK,
                                  scoredPerChunk: protocolRun.scoredPerChunk)
         }
-        var kl = KLDivergenceAccumulator()
-        var chunkIndex = 0
         let progress = Progress("perplexity", total: n, quiet: compute.quiet)
         let result = try protocolRun.evaluate(loaded.model, tokens: tokens, onChunk: { c, ppl in
             progress.advance(note: String(format: "PPL %.4f", ppl))
         }, record: { logProbs, targets in
             try writer?.append(logProbs: logProbs, targets: targets)
-            if let reference, let path = referenceLogits {
-                try kl.add(chunk: chunkIndex, logProbs: logProbs, targets: targets, vocab: loaded.model.hp.vocabSize,
-                           reference: reference, referencePath: path)
-            }
-            chunkIndex += 1
+            try reference?.add(logProbs: logProbs, targets: targets)
         })
         try writer?.finish()
-        let klResult = reference == nil ? nil : kl.result
+        let klResult = reference?.result
         if json { return try printJSON(Output(model: model, file: file, perplexity: result, klDivergence: klResult)) }
         print(String(format: "Final estimate: PPL = %.4f +/- %.5f  (%d chunks of %d, %d tokens scored, %.1f s)",
                      result.perplexity, result.perplexityError, result.chunks, result.context, result.scoredTokens, result.seconds))
-        if let k = klResult {
-            print(String(format: "PPL(ref)            = %.4f", k.referencePerplexity))
-            print(String(format: "PPL(Q)/PPL(ref)     = %.5f +/- %.5f", k.perplexityRatio, k.perplexityRatioError))
-            print(String(format: "Mean KLD            = %.6f +/- %.6f", k.meanKLD, k.meanKLDError))
-            print(String(format: "Median KLD          = %.6f", k.medianKLD))
-            print(String(format: "99.0%%  KLD          = %.6f", k.p99KLD))
-            print(String(format: "99.9%%  KLD          = %.6f", k.p999KLD))
-            print(String(format: "Maximum KLD         = %.6f", k.maxKLD))
-            print(String(format: "Same top p          = %.3f +/- %.3f %%", 100 * k.sameTopFraction, 100 * k.sameTopError))
-            print(String(format: "RMS Δp              = %.3f +/- %.3f %%", 100 * k.rmsDeltaP, 100 * k.rmsDeltaPError))
-        }
+        if let k = klResult { ReferenceComparison.lines(k).forEach { print($0) } }
     }
 }
