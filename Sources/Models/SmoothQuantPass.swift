@@ -1,4 +1,5 @@
 import Quantization
+import Tensors
 
 extension FoldPoint {
     /// The layer whose input statistics describe this point's channels (all consumers of a
@@ -54,5 +55,80 @@ extension LlamaModel {
             }
         }
         return applied
+    }
+}
+
+/// What the automatic SmoothQuant search chose at one fold point of one block.
+public struct SmoothQuantChoice: Sendable, Codable {
+    /// Block index.
+    public var layer: Int
+    /// Where the factors were folded.
+    public var point: FoldPoint
+    /// The chosen α.
+    public var alpha: Float
+    /// Simulated W8A8 output error on the samples at the chosen α and at α = 0.5.
+    public var error: Double, errorAtHalf: Double
+}
+
+extension LlamaModel {
+    /// Runs each batch from an empty cache and returns up to `maxRows` input rows of each
+    /// fold point's statistics layer (the first consumer: q, gate, down, output) per block;
+    /// the layers are restored afterwards.
+    public func foldPointInputSamples(over batches: [[Int32]], maxRows: Int) -> ActivationSamples {
+        let samples = ActivationSamples(maxRows: maxRows)
+        let names = Set(blocks.indices.flatMap { l in FoldPoint.allCases.map { $0.statisticsLayer(l) } })
+        let original = blocks
+        defer { blocks = original }
+        sampleInputs(into: samples, where: names.contains)
+        for batch in batches where !batch.isEmpty { _ = forward(batch, cache: makeCache(capacity: batch.count)) }
+        return samples
+    }
+
+    /// SmoothQuant with α chosen per block and fold point: for each α in {0, 0.1, …, 1} the
+    /// consumers' W8A8 outputs on `samples` (inputs sampled under the statistics layers' names,
+    /// before any folding) are compared with their f32 outputs (`SmoothQuant.w8a8Error`, static
+    /// per-tensor or `dynamic` per-token activations), and the best α's factors are folded.
+    /// The model must hold f32 weights and must not have been smoothed since sampling.
+    public func smoothActivationsSearchingAlpha(statistics: ActivationStatistics, samples: ActivationSamples, dynamic: Bool,
+                                                points: [FoldPoint] = FoldPoint.allCases) throws -> [SmoothQuantChoice] {
+        var choices: [SmoothQuantChoice] = []
+        for l in blocks.indices {
+            for point in points {
+                let consumers = point.consumers(layer: l)
+                let statsName = point.statisticsLayer(l)
+                guard let inputMax = statistics.maxAbs[statsName] else { throw FoldError.noStatistics(layer: statsName) }
+                guard let x = samples.rows[statsName], let columns = samples.columns[statsName] else {
+                    throw FoldError.noStatistics(layer: statsName)
+                }
+                var weights: [[Float]] = []
+                for name in consumers {
+                    guard let w = denseWeights(named: name) else { throw FoldError.notDense(layer: name) }
+                    weights.append(w)
+                }
+                let rows = consumers.map { linear(named: $0)!.outFeatures }
+                let n = x.count / columns
+                let reference: [[Float]] = zip(weights, rows).map { w, m in
+                    var y = [Float](repeating: 0, count: n * m)
+                    BLAS.gemm(transposeB: true, m: n, n: m, k: columns, x, lda: columns, w, ldb: columns, &y, ldc: m)
+                    return y
+                }
+                let channelMax = perChannelMax(inputMax, at: point)
+                let weightMax = perChannelMax(SmoothQuant.columnMax(weights, columns: columns), at: point)
+                var best: (alpha: Float, s: [Float], error: Double)?
+                var atHalf = 0.0
+                for step in 0...10 {
+                    let alpha = Float(step) / 10
+                    let s = SmoothQuant.factors(activationMax: channelMax, weightMax: weightMax, alpha: alpha)
+                    let perColumn = (0..<columns).map { s[channel(ofColumn: $0, at: point)] }
+                    let e = SmoothQuant.w8a8Error(samples: x, n: n, columns: columns, consumers: weights, rows: rows,
+                                                  reference: reference, s: perColumn, activationMax: inputMax, dynamic: dynamic)
+                    if step == 5 { atHalf = e }
+                    if best == nil || e < best!.error { best = (alpha, s, e) }
+                }
+                try foldScales(best!.s, at: point, layer: l)
+                choices.append(SmoothQuantChoice(layer: l, point: point, alpha: best!.alpha, error: best!.error, errorAtHalf: atHalf))
+            }
+        }
+        return choices
     }
 }

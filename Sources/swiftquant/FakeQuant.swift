@@ -40,7 +40,8 @@ struct FakeQuant: ParsableCommand {
     var calibrationTokens: Int = 4096
     @Option(name: .long, help: "rtn (default) or gptq (calibrated on --calibration; integer schemes).")
     var method: QuantizeMethod = .rtn
-    @Option(name: .long, help: "W8A8 schemes: fold SmoothQuant factors with this α (0…1) first.") var smoothquant: Float?
+    @Option(name: .long, help: "W8A8 schemes: fold SmoothQuant factors first, with this α (0…1), or `auto` (α searched per block and fold point on the simulated W8A8 output error).")
+    var smoothquant: String?
     @Flag(name: .customLong("llm-int8"), help: "W8A8 schemes: LLM.int8() — input columns whose calibration max |x| exceeds --outlier-threshold stay f32.")
     var llmInt8 = false
     @Option(name: .customLong("outlier-threshold"), help: "LLM.int8() outlier threshold on |x|.") var outlierThreshold: Float = 6
@@ -154,8 +155,20 @@ struct FakeQuant: ParsableCommand {
         }
         let windows = try calibrationWindows(loaded, count: max(1, calibrationTokens / 512), length: 512)
         let model = loaded.model
-        if let alpha = smoothquant {
-            guard (0...1).contains(alpha) else { throw ValidationError("--smoothquant α must be in 0…1") }
+        if smoothquant == "auto" {
+            let statistics = model.inputStatistics(over: windows.windows)
+            let samples = model.foldPointInputSamples(over: Array(windows.windows.prefix(2)), maxRows: 1024)
+            let choices = try model.smoothActivationsSearchingAlpha(statistics: statistics, samples: samples,
+                                                                    dynamic: scheme.activations == .dynamic)
+            let gain = choices.reduce(0) { $0 + $1.error } / max(choices.reduce(0) { $0 + $1.errorAtHalf }, .leastNormalMagnitude)
+            Progress.log(String(format: "SmoothQuant α searched at %d fold points: mean α %.2f, simulated W8A8 error %.3f× α = 0.5's; α by point: ",
+                                choices.count, choices.reduce(0) { $0 + $1.alpha } / Float(max(choices.count, 1)), gain)
+                         + FoldPoint.allCases.map { p in
+                             let a = choices.filter { $0.point == p }.map(\.alpha)
+                             return String(format: "%@ %.2f", p.rawValue, a.reduce(0, +) / Float(max(a.count, 1)))
+                         }.joined(separator: ", "), quiet: compute.quiet)
+        } else if let text = smoothquant {
+            guard let alpha = Float(text), (0...1).contains(alpha) else { throw ValidationError("--smoothquant takes α in 0…1 or `auto`") }
             let statistics = model.inputStatistics(over: windows.windows)
             try model.smoothActivations(statistics: statistics, alpha: { _ in alpha })
             Progress.log("SmoothQuant α = \(alpha) folded into \(model.blocks.count) blocks", quiet: compute.quiet)

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// SmoothQuant (Xiao et al., 2023): activations of LLMs have a few channels with very large
 /// magnitudes, which ruin a per-tensor int8 activation scale, while weights are easy to
@@ -37,5 +38,53 @@ public enum SmoothQuant {
             }
         }
         return m
+    }
+}
+
+extension SmoothQuant {
+    /// Squared output error of W8A8 on sample inputs after smoothing by `s`, summed over
+    /// the consumers: `Σ ‖X Wᵀ − Q(X/s) Q(W·s)ᵀ‖²`, where weights are int8 per output row and
+    /// activations int8 per tensor with the static range `max_j activationMax_j / s_j` or,
+    /// when `dynamic`, per row (token). Rounding is simulated in f32 (the int8 product of the
+    /// codes times the scales is the same number up to float rounding).
+    ///
+    /// - Parameters:
+    ///   - x: sample inputs, row-major `[n, columns]`.
+    ///   - reference: each consumer's `X Wᵀ` (`[n, rows[i]]`), computed once by the caller.
+    ///   - s: one factor per input column.
+    ///   - activationMax: max |x_j| per column over the calibration data (static ranges).
+    public static func w8a8Error(samples x: [Float], n: Int, columns: Int, consumers: [[Float]], rows: [Int],
+                                 reference: [[Float]], s: [Float], activationMax: [Float], dynamic: Bool) -> Double {
+        var xq = [Float](repeating: 0, count: n * columns)
+        let staticScale = (zip(activationMax, s).map { $0 / $1 }.max() ?? 0) / 127
+        for r in 0..<n {
+            var scale = staticScale
+            if dynamic {
+                var m: Float = 0
+                for c in 0..<columns { m = max(m, abs(x[r * columns + c] / s[c])) }
+                scale = m / 127
+            }
+            guard scale > 0 else { continue }
+            for c in 0..<columns {
+                let v = (x[r * columns + c] / s[c] / scale).rounded()
+                xq[r * columns + c] = min(max(v, -127), 127) * scale
+            }
+        }
+        var total = 0.0
+        for (i, w) in consumers.enumerated() {
+            let m = rows[i]
+            var wq = [Float](repeating: 0, count: m * columns)
+            for r in 0..<m {
+                var mx: Float = 0
+                for c in 0..<columns { mx = max(mx, abs(w[r * columns + c] * s[c])) }
+                let scale = mx / 127
+                guard scale > 0 else { continue }
+                for c in 0..<columns { wq[r * columns + c] = (w[r * columns + c] * s[c] / scale).rounded() * scale }
+            }
+            var y = [Float](repeating: 0, count: n * m)
+            BLAS.gemm(transposeB: true, m: n, n: m, k: columns, xq, lda: columns, wq, ldb: columns, &y, ldc: m)
+            for (a, b) in zip(y, reference[i]) { total += Double((a - b) * (a - b)) }
+        }
+        return total
     }
 }
