@@ -22,6 +22,7 @@ static void init_tables(void) {
     sq_register_avx2(tables[SQ_LEVEL_AVX2], row_tables[SQ_LEVEL_AVX2]);
     sq_register_avx2_kquants(tables[SQ_LEVEL_AVX2]);
     sq_register_avx512(tables[SQ_LEVEL_AVX512], row_tables[SQ_LEVEL_AVX512]);
+    sq_register_avx512_gemv(tables[SQ_LEVEL_AVX512]);
     sq_register_neon(tables[SQ_LEVEL_NEON]);
 }
 
