@@ -117,6 +117,8 @@ void sq_register_scalar(sq_dot_fn table[SQ_TYPE_LIMIT]);
 void sq_register_avx2(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 void sq_register_avx2_kquants(sq_dot_fn table[SQ_TYPE_LIMIT]);
 void sq_register_avx512(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
+// Overrides the AVX-512 level's single-row kernels of the 32-wide kinds (qdot_avx512_gemv.c).
+void sq_register_avx512_gemv(sq_dot_fn table[SQ_TYPE_LIMIT]);
 void sq_register_neon(sq_dot_fn table[SQ_TYPE_LIMIT]);
 
 #endif

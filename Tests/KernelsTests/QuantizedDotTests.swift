@@ -175,6 +175,44 @@ func multiRowKernelsEqualTheScalarReference(_ t: KernelType) throws {
     }
 }
 
+/// The single-row AVX-512 kernels (four blocks per step, masked loads for a last group of
+/// one to three blocks) on edge cases, against the scalar reference bit for bit: all-zero
+/// weights and activations, quants at their extremes (nibbles 0 and 15, Q8_0's −128 and
+/// 127, activations ±127), and subnormal f16 weight scales. Scales are powers of two at
+/// most a factor 2 apart and rows short enough (≤ 15 blocks) that every f32 intermediate
+/// is exact, so any order of additions gives the same bits. Lengths cover 1–5 blocks, 8 + 4 + 2 and 8 + 4 + 3 blocks.
+@Test(arguments: KernelType.all.filter { $0.blockSize == 32 })
+func singleRowKernelsEqualScalarOnEdgeCases(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 29 &+ UInt64(t.id))
+    let rows = 5, bpb = t.type.bytesPerBlock
+    let extremes: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x0F, 0xF0]
+    for n in [32, 64, 96, 128, 160, 448, 480] {
+        for edge in ["zeros", "extremes", "subnormal scales"] {
+            var w = t.randomRows(rows, n: n, rng: &rng,
+                                 scale: { edge == "subnormal scales" ? [0x1p-24, 0x1p-23][Int.random(in: 0...1, using: &$0)]
+                                                                     : [1 / 16, 1 / 32][Int.random(in: 0...1, using: &$0)] },
+                                 minimum: { -[1 / 16, 1 / 32][Int.random(in: 0...1, using: &$0)] })
+            let act = ActivationRow(type: t, n: n)
+            if edge == "zeros" {
+                w = [UInt8](repeating: 0, count: w.count)
+                act.set(quants: [Int8](repeating: 0, count: n), scales: [Float](repeating: 0, count: n / 32))
+            } else {
+                let fields = Set(t.scaleOffsets.flatMap { [$0, $0 + 1] })
+                for i in w.indices where !fields.contains(i % bpb) { w[i] = extremes.randomElement(using: &rng)! }
+                act.set(quants: (0..<n).map { _ in [-127, 127, 0, 1][Int.random(in: 0...3, using: &rng)] },
+                        scales: [Float](repeating: 0.5, count: n / 32))
+            }
+            let (_, reference) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: act)
+            if edge == "zeros" { #expect(reference.allSatisfy { $0 == 0 }) }
+            for level in simdLevels {
+                let (used, got) = kernelDots(t, level: level, n: n, weights: w, rows: rows, act: act)
+                #expect(used >= 1)
+                #expect(got == reference, "\(t) n=\(n) \(edge) level \(used)")
+            }
+        }
+    }
+}
+
 /// The activation layouts: scale max|x|/127, nearest-even quants, and the per-block sums.
 @Test func activationQuantizationFollowsTheLayout() {
     var rng = SplitMix64(seed: 3)
