@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures the README's GPTQ table on SmolLM2: round-to-nearest vs GPTQ on the same grid
 # (int4 g128 with and without act-order, int3 g128, int4 per channel; GGUF Q4_0 and
-# Q4_K_M blocks), perplexity on wikitext-2 test (-c 512), quantization wall time and peak
-# resident memory of the quantize command. GPTQ calibrates on wikitext-2 valid.txt.
+# Q4_K_M blocks; AWQ into the same GGUF types and into an AWQ GEMM folder), perplexity on
+# wikitext-2 test (-c 512), quantization wall time and peak resident memory of the quantize
+# command. GPTQ and AWQ calibrate on wikitext-2 valid.txt.
 #   CHUNKS=N    perplexity chunks of 512 tokens (default 20)
 #   NSAMPLES=N  calibration windows of 512 tokens (default 128)
 #   OUT=DIR     where the files go (default /tmp/swiftquant-gptq)
@@ -54,4 +55,8 @@ for type in Q4_0 Q4_K_M; do
   row "RTN GGUF $type" "$out/rtn-$type.gguf" $sq quantize "$out/f32.gguf" "$out/rtn-$type.gguf" --type "$type"
   row "GPTQ GGUF $type" "$out/gptq-$type.gguf" $sq quantize "$out/f32.gguf" "$out/gptq-$type.gguf" --type "$type" --method gptq --nsamples "$nsamples"
   row "GPTQ GGUF $type act-order" "$out/gptq-$type-ao.gguf" $sq quantize "$out/f32.gguf" "$out/gptq-$type-ao.gguf" --type "$type" --method gptq --nsamples "$nsamples" --act-order
+  row "AWQ GGUF $type" "$out/awq-$type.gguf" $sq quantize "$out/f32.gguf" "$out/awq-$type.gguf" --type "$type" --method awq --nsamples "$nsamples"
 done
+# AWQ GEMM folders need the group size to divide every input width (576 = 9 × 64 on SmolLM2).
+row "RTN int4-asym-g64 (AWQ folder)" "$out/rtn-awq-g64" $sq export-hf "$out/f32.gguf" "$out/rtn-awq-g64" --format awq --scheme int4-asym-g64
+row "AWQ int4-asym-g64 (AWQ folder)" "$out/awq-g64" $sq quantize "$out/f32.gguf" "$out/awq-g64" --method awq --scheme int4-asym-g64 --nsamples "$nsamples"

@@ -102,7 +102,7 @@ struct GPTQOptionsGroup: ParsableArguments {
                                                             columns: job.columns, hessian: job.hessian, grid: grid)
                 log.append((job.name, type.rawValue, ratio))
                 bytesByName[job.name] = bytes
-                return LayerOutcome(weights: r.weights, keep: try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes))
+                return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
             }
             // Not a GPTQ target: the type's own encoder, its decoded weights fed forward.
             guard Codecs.canQuantize(type), type.isQuantized else { return LayerOutcome(weights: job.weights) }
@@ -110,8 +110,8 @@ struct GPTQOptionsGroup: ParsableArguments {
             bytesByName[job.name] = bytes
             let back = try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: job.weights.count) }
             log.append((job.name, type.rawValue + " (rtn)", 1))
-            let keep: (any Linear)? = QuantizedLinear.hasKernel(type)
-                ? try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes) : nil
+            // The bytes are the output; the model is not run afterwards, so hold them once.
+            let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
             return LayerOutcome(weights: back, keep: keep)
         }
         if !quiet {
@@ -166,8 +166,8 @@ struct GPTQOptionsGroup: ParsableArguments {
             }
             let (bytes, decoded) = try encode(type, job.weights, columns: job.columns, importance: weighting)
             bytesByName[job.name] = bytes
-            let keep: (any Linear)? = QuantizedLinear.hasKernel(type)
-                ? try QuantizedLinear(type: type, outFeatures: job.rows, inFeatures: job.columns, bytes: bytes) : nil
+            // The bytes are the output; the model is not run afterwards, so hold them once.
+            let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
             return LayerOutcome(weights: decoded, keep: keep)
         }
         var norms: [String: [Float]] = [:]
