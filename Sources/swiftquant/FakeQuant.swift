@@ -38,7 +38,7 @@ struct FakeQuant: ParsableCommand {
     var calibration: String = "../shared/data/wikitext-2/valid.txt"
     @Option(name: .customLong("calibration-tokens"), help: "Tokens of calibration text to run (static activation ranges).")
     var calibrationTokens: Int = 4096
-    @Option(name: .long, help: "rtn (default) or gptq (calibrated on --calibration; integer schemes).")
+    @Option(name: .long, help: "rtn (default), gptq or awq (calibrated on --calibration; integer schemes), smoothquant (W8A8 schemes; α from --smoothquant, default 0.5) or llm-int8 (w8a8-dynamic with outlier columns).")
     var method: QuantizeMethod = .rtn
     @Option(name: .long, help: "W8A8 schemes: fold SmoothQuant factors first, with this α (0…1), or `auto` (α searched per block and fold point on the simulated W8A8 output error).")
     var smoothquant: String?
@@ -74,9 +74,17 @@ struct FakeQuant: ParsableCommand {
         var layers: [FakeQuantLayerReport]
     }
 
+    /// `--smoothquant`, or α = 0.5 for `--method smoothquant`.
+    private var smoothing: String? { smoothquant ?? (method == .smoothquant ? "0.5" : nil) }
+    /// `--llm-int8` or `--method llm-int8`.
+    private var outliers: Bool { llmInt8 || method == .llmInt8 }
+
     func run() throws {
         compute.apply()
         let parsed = try QuantScheme(parsing: scheme)
+        if [.smoothquant, .llmInt8].contains(method) && parsed.activations == .none {
+            throw ValidationError("--method \(method.rawValue) quantizes activations too: use a W8A8 scheme (w8a8-dynamic or w8a8-static)")
+        }
         let pattern = try only.map { try NSRegularExpression(pattern: $0) }
         func include(_ name: String) -> Bool {
             guard let pattern else { return true }
@@ -155,7 +163,7 @@ struct FakeQuant: ParsableCommand {
         }
         let windows = try calibrationWindows(loaded, count: max(1, calibrationTokens / 512), length: 512)
         let model = loaded.model
-        if smoothquant == "auto" {
+        if smoothing == "auto" {
             let statistics = model.inputStatistics(over: windows.windows)
             let samples = model.foldPointInputSamples(over: Array(windows.windows.prefix(2)), maxRows: 1024)
             let choices = try model.smoothActivationsSearchingAlpha(statistics: statistics, samples: samples,
@@ -167,7 +175,7 @@ struct FakeQuant: ParsableCommand {
                              let a = choices.filter { $0.point == p }.map(\.alpha)
                              return String(format: "%@ %.2f", p.rawValue, a.reduce(0, +) / Float(max(a.count, 1)))
                          }.joined(separator: ", "), quiet: compute.quiet)
-        } else if let text = smoothquant {
+        } else if let text = smoothing {
             guard let alpha = Float(text), (0...1).contains(alpha) else { throw ValidationError("--smoothquant takes α in 0…1 or `auto`") }
             let statistics = model.inputStatistics(over: windows.windows)
             try model.smoothActivations(statistics: statistics, alpha: { _ in alpha })
@@ -181,9 +189,9 @@ struct FakeQuant: ParsableCommand {
             reports.append(FakeQuantLayerReport(name: name, shape: [layer.outFeatures, layer.inFeatures], scheme: scheme.description,
                                                 error: WeightErrorSummary(reference: w, approximation: q)))
         }
-        let needsRanges = scheme.activations == .static || llmInt8
+        let needsRanges = scheme.activations == .static || outliers
         let statistics = needsRanges ? model.inputStatistics(over: windows.windows) : nil
-        if llmInt8 {
+        if outliers {
             try model.quantizeW8A8(.outlierDecomposed(statistics!, threshold: outlierThreshold))
             var outliers: [(String, Int)] = []
             for name in names { if let o = model.linear(named: name) as? OutlierDecomposedLinear { outliers.append((name, o.outlierColumns.count)) } }

@@ -20,6 +20,7 @@ struct Quantize: ParsableCommand {
           swiftquant quantize model-f32.gguf smol-gptq-int4 --method gptq --scheme int4-asym-g128 --act-order
           swiftquant quantize model-f32.gguf smol-awq-int4 --method awq --scheme int4-asym-g128   # AWQ GEMM folder
           swiftquant quantize model-f32.gguf smol-awq-Q4_0.gguf --method awq --type Q4_0
+          swiftquant quantize model-f32.gguf smol-sq-Q8_0.gguf --method smoothquant --alpha auto --type Q8_0
         """)
 
     @Argument(help: "Input: GGUF file or Hugging Face folder.") var input: String
@@ -42,7 +43,7 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if type == nil && scheme == nil { throw ValidationError("give --type (a GGUF mix) or, with --method gptq, --scheme") }
         if type != nil && scheme != nil { throw ValidationError("give either --type (GGUF output) or --scheme (Hugging Face GPTQ folder), not both") }
-        if scheme != nil && gptq.method == .rtn {
+        if scheme != nil && ![.gptq, .awq].contains(gptq.method) {
             throw ValidationError("--scheme writes a GPTQ or AWQ folder and needs --method gptq or awq (for round-to-nearest folders use export-hf)")
         }
     }
@@ -85,6 +86,12 @@ struct Quantize: ParsableCommand {
             }
             quantizer.precomputed = try gptq.quantizeGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
                                                                 importance: importance, quiet: compute.quiet)
+        } else if gptq.method == .smoothquant {
+            if imatrix != nil { throw ValidationError("--method smoothquant does not take --imatrix (the importance of rescaled inputs would be wrong)") }
+            let (bytes, norms) = try gptq.smoothQuantGGUFLayers(input: input, source: source, plan: quantizer.plan(source), quiet: compute.quiet)
+            quantizer.precomputed = bytes
+            quantizer.precomputedMatchSource = false
+            source = try source.replacing(norms)
         } else if gptq.method == .awq {
             if !allowRequantize, let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
                 throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)

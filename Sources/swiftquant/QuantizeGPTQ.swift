@@ -16,13 +16,20 @@ enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
     /// AWQ: activation-aware scales searched per block and folded into the norms (and up →
     /// down), then clipped round-to-nearest (integer schemes) or each GGUF type's own encoder.
     case awq
+    /// SmoothQuant: factors `max|X|^α / max|W|^(1−α)` (α given or searched per layer) folded
+    /// into the norms and producers, then each GGUF type's own encoder (Q8_0: llama.cpp's
+    /// int8-weight × int8-activation path); `fakequant` with W8A8 schemes.
+    case smoothquant
+    /// LLM.int8(): vector-wise int8 with the outlier input columns in f32 — a runtime
+    /// decomposition (`fakequant`, `bench --w8a8 outliers`); no file layout holds it.
+    case llmInt8 = "llm-int8"
 }
 
 extension CalibrationForward: ExpressibleByArgument {}
 
 /// `quantize`'s options for calibrated methods.
 struct GPTQOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "rtn (default), gptq or awq.") var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "rtn (default), gptq, awq or smoothquant (--type only).") var method: QuantizeMethod = .rtn
     @Option(name: .long, help: "Calibration text (default: wikitext-2 valid.txt beside the repository).")
     var calibration: String = "../shared/data/wikitext-2/valid.txt"
     @Option(name: .long, help: "Calibration windows.") var nsamples: Int = 128
@@ -36,7 +43,14 @@ struct GPTQOptionsGroup: ParsableArguments {
             help: "Arithmetic of the calibration passes through quantized layers: f32, or int8 (W8A8, several times faster).")
     var calibrationForward: CalibrationForward = .f32
 
+    @Option(name: .long, help: "SmoothQuant migration strength α in 0…1, or `auto` (searched per block and fold point).")
+    var alpha: String = "0.5"
+
     func validate() throws {
+        if method == .llmInt8 {
+            throw ValidationError("--method llm-int8 is a runtime decomposition (int8 weights with f32 outlier columns chosen from activations) that no GGUF or Hugging Face layout written here holds: measure it with `swiftquant fakequant MODEL --scheme w8a8-dynamic --method llm-int8` or `swiftquant bench MODEL --w8a8 outliers`")
+        }
+        if alpha != "auto" { guard let a = Float(alpha), (0...1).contains(a) else { throw ValidationError("--alpha takes a number in 0…1 or `auto`") } }
         guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
         guard damp > 0, damp.isFinite else { throw ValidationError("--damp must be positive") }
     }
@@ -178,6 +192,46 @@ struct GPTQOptionsGroup: ParsableArguments {
         Progress.log(Self.foldSummary(folds), quiet: quiet)
         FileHandle.standardError.write(Data((timingLine(windows, timings, anonymousPeak: memory.stop()) + "\n").utf8))
         return (bytesByName, norms)
+    }
+
+    /// SmoothQuant for a GGUF mix: the whole model in f32, input statistics over the
+    /// calibration windows, factors folded at every fold point (α given, or searched per
+    /// block and point on the simulated dynamic W8A8 error), then every block linear encoded
+    /// by its type's own encoder. Returns the encoded bytes and the rescaled norms.
+    func smoothQuantGGUFLayers(input: String, source: QuantizationSource,
+                               plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)], quiet: Bool) throws
+        -> (bytes: [String: [UInt8]], norms: [String: [Float]]) {
+        let (model, windows) = try calibrationModel(input: input, source: source)
+        for name in model.linearNames {
+            guard let layer = model.linear(named: name), let dense = DenseLinear(decoding: layer) else { throw FoldError.notDense(layer: name) }
+            model.replaceLinear(named: name, with: dense)
+        }
+        let start = Date()
+        let statistics = model.inputStatistics(over: windows.windows)
+        if alpha == "auto" {
+            let samples = model.foldPointInputSamples(over: Array(windows.windows.prefix(2)), maxRows: 1024)
+            let choices = try model.smoothActivationsSearchingAlpha(statistics: statistics, samples: samples, dynamic: true)
+            Progress.log(String(format: "SmoothQuant: α searched at %d fold points, mean %.2f", choices.count,
+                                choices.reduce(0) { $0 + $1.alpha } / Float(max(choices.count, 1))), quiet: quiet)
+        } else {
+            let a = Float(alpha)!
+            try model.smoothActivations(statistics: statistics, alpha: { _ in a })
+            Progress.log("SmoothQuant: α = \(a) folded at \(FoldPoint.allCases.count) points of \(model.blocks.count) blocks", quiet: quiet)
+        }
+        var bytes: [String: [UInt8]] = [:]
+        for (t, choice) in plan {
+            guard let w = model.denseWeights(named: t.name), let layer = model.linear(named: t.name) else { continue }
+            guard Codecs.canQuantize(choice.type) else { throw QuantizeError.unsupportedTarget(type: choice.type.rawValue) }
+            bytes[t.name] = try Codecs.quantize(choice.type, w, rowLength: layer.inFeatures, importance: nil)
+        }
+        var norms: [String: [Float]] = [:]
+        for (l, b) in model.blocks.enumerated() {
+            norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
+            norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
+        }
+        Progress.log(String(format: "SmoothQuant on %d×%d calibration tokens: %.1f s", windows.windows.count, windows.length,
+                            Date().timeIntervalSince(start)), quiet: quiet)
+        return (bytes, norms)
     }
 
     /// The kind of the input a block linear reads, as `prepareBlock` keys its scales.
