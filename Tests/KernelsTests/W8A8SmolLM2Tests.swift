@@ -154,7 +154,8 @@ func scoredLogProbs(_ model: LlamaModel, _ tokens: [Int32]) -> [[Float]] {
     func perplexity(_ lp: [[Float]]) -> Double {
         exp(-zip(lp, targets).reduce(0.0) { $0 + Double($1.0[Int($1.1)]) } / Double(targets.count))
     }
-    let statistics = reference.inputStatistics(over: [calibration])
+    // On a copy: `inputStatistics` wraps the layers while it runs, and other tests copy the shared reference concurrently.
+    let statistics = SmolLM2.copy(reference).inputStatistics(over: [calibration])
     #expect(statistics.maxAbs.count == 7 * reference.blocks.count)
     /// A copy of the f32 model with SmoothQuant factors folded in, and its own statistics.
     func smoothed() throws -> (LlamaModel, ActivationStatistics) {
