@@ -45,6 +45,19 @@ public struct Comparison {
     public var quiet = true
     /// Builds the runnable model from a GGUF file; the default runs quantized weights as stored (`.native`).
     public var loader: (GGUFFile) throws -> LlamaModel = { try LlamaLoader.load($0, weights: .native) }
+    /// Loads a model argument written `PATH@VARIANT` (a file turned into a runtime variant,
+    /// e.g. `f32.gguf@w8a8-dynamic`): given the file and the variant name. Without it,
+    /// such arguments are refused.
+    public var variantLoader: ((GGUFFile, String) throws -> LlamaModel)?
+
+    /// `path` as a file path and an optional variant: `PATH@VARIANT` when `path` itself is
+    /// not a file but the part before its last `@` is.
+    public static func splitVariant(_ path: String) -> (path: String, variant: String?) {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: path), let at = path.lastIndex(of: "@") else { return (path, nil) }
+        let file = String(path[..<at]), variant = String(path[path.index(after: at)...])
+        return fm.fileExists(atPath: file) && !variant.isEmpty ? (file, variant) : (path, nil)
+    }
 
     /// A comparison of `models` against `reference`.
     public init(reference: String, models: [String], options: Options = Options()) {
@@ -75,8 +88,17 @@ public struct Comparison {
         let names = Self.displayNames(reference: reference, models: models)
         let o = options
         // Open every file first, so a bad path fails now rather than after the models before it.
-        for path in [reference] + models where try Checkpoint(path: path).gguf == nil {
-            throw EvaluationError.incompatibleModel(path: path, reason: "not a GGUF file (convert it to GGUF first)")
+        for argument in [reference] + models {
+            let (path, variant) = Self.splitVariant(argument)
+            if try Checkpoint(path: path).gguf == nil {
+                throw EvaluationError.incompatibleModel(path: path, reason: "not a GGUF file (convert it to GGUF first)")
+            }
+            if variant != nil && argument == reference {
+                throw EvaluationError.incompatibleModel(path: argument, reason: "variants (PATH@VARIANT) are models to compare, not the reference")
+            }
+            if let variant, variantLoader == nil {
+                throw EvaluationError.incompatibleModel(path: argument, reason: "no loader for variant \(variant)")
+            }
         }
         precondition(o.context >= 8 && o.topK >= 1 && o.benchRepetitions >= 0)
         var referenceTokens: [String]? = nil
@@ -124,7 +146,7 @@ public struct Comparison {
             })
             var eval = first
             eval.klDivergence = kl.result
-            if o.layerErrors {
+            if o.layerErrors && Self.splitVariant(path).variant == nil {
                 // Opened again rather than kept: its pages, read while loading, would
                 // otherwise stay resident and count in every later model's baseline.
                 let refCheckpoint = try Checkpoint(path: reference)
@@ -153,11 +175,15 @@ public struct Comparison {
     ) throws -> (ModelEvaluation, Checkpoint) {
         let meter = PeakMemory.Meter()
         let start = Date()
-        let checkpoint = try Checkpoint(path: path)
+        let (file, variant) = Self.splitVariant(path)
+        let checkpoint = try Checkpoint(path: file)
         guard let gguf = checkpoint.gguf else {
             throw EvaluationError.incompatibleModel(path: path, reason: "not a GGUF file (convert it to GGUF first)")
         }
-        let model = try loader(gguf)
+        let model = try variant.map { v in
+            guard let variantLoader else { throw EvaluationError.incompatibleModel(path: path, reason: "no loader for variant \(v)") }
+            return try variantLoader(gguf, v)
+        } ?? loader(gguf)
         let loadSeconds = Date().timeIntervalSince(start)
         Progress.log("\(name): loaded in \(String(format: "%.2f", loadSeconds)) s", quiet: quiet)
         let (run, tokens) = try prepare(gguf, model)
@@ -169,8 +195,16 @@ public struct Comparison {
             try record(logProbs, targets, chunk)
             chunk += 1
         })
-        var eval = ModelEvaluation(name: name, path: path, file: ModelFileSummary(checkpoint), perplexity: ppl,
-                                   loadSeconds: loadSeconds)
+        var summary = ModelFileSummary(checkpoint)
+        if let variant {
+            // The variant's own storage, not the file's: its layers report their bytes.
+            summary.typeLabel = variant
+            let tied = gguf.tensor(named: "output.weight") == nil  // the head is the embedding: count it once
+            summary.tensorBytes = model.weightBytes(includeEmbedding: !tied)
+            summary.fileSize = summary.tensorBytes
+            summary.bitsPerWeight = Double(summary.tensorBytes * 8) / Double(max(summary.parameters, 1))
+        }
+        var eval = ModelEvaluation(name: name, path: path, file: summary, perplexity: ppl, loadSeconds: loadSeconds)
         let o = options
         if o.benchRepetitions > 0 {
             Progress.log("\(name): speed, pp\(o.benchPromptTokens) and tg\(o.benchGeneratedTokens) × \(o.benchRepetitions)…",

@@ -126,6 +126,32 @@ enum RealInputs {
         #expect(abs(kl.perplexity - m.perplexity.perplexity) < 1e-6 * m.perplexity.perplexity)
     }
 
+    /// `PATH@VARIANT` arguments are loaded by `variantLoader` with the variant's name, labelled
+    /// with it and measured against the reference; without a loader (or as the reference) they
+    /// are refused before anything runs.
+    @Test func runtimeVariantsAreLoadedLabelledAndMeasured() throws {
+        let path = try RealInputs.model(), text = try RealInputs.text()
+        var comparison = Comparison(reference: path, models: [path + "@same", path + "@perturbed"], options: RealInputs.options(chunks: 1))
+        #expect(throws: EvaluationError.self) { _ = try comparison.run(text: text, textLabel: "t") }
+        var asked: [String] = []
+        comparison.variantLoader = { gguf, variant in
+            asked.append(variant)
+            let model = try LlamaLoader.load(gguf, weights: .native)
+            if variant == "perturbed" { model.blocks[3].mlpNorm = model.blocks[3].mlpNorm.map { $0 * 1.5 } }
+            return model
+        }
+        let r = try comparison.run(text: text, textLabel: "t")
+        #expect(asked == ["same", "perturbed"])
+        #expect(r.models.map(\.file.typeLabel) == ["same", "perturbed"])
+        let same = try #require(r.models[0].klDivergence), perturbed = try #require(r.models[1].klDivergence)
+        #expect(same.meanKLD < 1e-9, "the reference's own weights: KLD \(same.meanKLD)")
+        #expect(perturbed.meanKLD > 10 * max(same.meanKLD, 1e-6))
+        #expect(r.models.allSatisfy { $0.tensorErrors == nil })
+        #expect(throws: EvaluationError.self) {
+            _ = try Comparison(reference: path + "@same", models: [path], options: RealInputs.options(chunks: 1)).run(text: text, textLabel: "t")
+        }
+    }
+
     @Test func aModelWithAnotherVocabularyIsRefused() throws {
         let path = try RealInputs.model(), text = try RealInputs.text()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sq-compare-\(UUID().uuidString)")
