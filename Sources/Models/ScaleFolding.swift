@@ -59,6 +59,17 @@ extension LlamaModel {
         return dense.weight.array
     }
 
+    /// Every block's norm weights by GGUF name (`blk.L.attn_norm.weight`, `blk.L.ffn_norm.weight`):
+    /// what a file must hold in place of the source's once scales were folded into them.
+    public var normTensors: [String: [Float]] {
+        var norms: [String: [Float]] = [:]
+        for (l, b) in blocks.enumerated() {
+            norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
+            norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
+        }
+        return norms
+    }
+
     /// Number of channels scaled at `point`.
     public func channelCount(_ point: FoldPoint) -> Int {
         switch point {

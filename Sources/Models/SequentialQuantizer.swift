@@ -204,6 +204,16 @@ public final class SequentialQuantizer {
     /// `attn_q` of `blk.3.attn_q.weight`.
     private static func kind(_ name: String) -> String { String(name.split(separator: ".")[2]) }
 
+    /// The input a block linear reads, named by its first consumer's kind as `prepareBlock`
+    /// keys Hessians and scales: `attn_q` (q, k, v), `attn_output`, `ffn_gate` (gate, up), `ffn_down`.
+    public static func inputKind(of name: String) -> String {
+        switch kind(name) {
+        case "attn_q", "attn_k", "attn_v": return "attn_q"
+        case "ffn_gate", "ffn_up": return "ffn_gate"
+        case let k: return k
+        }
+    }
+
     /// One pass in four stages (see the type's documentation); `hidden` becomes the
     /// quantized block's outputs.
     private func runStaged(layer l: Int, state: inout BlockState, hidden: inout [[Float]], cache: KVCache,
@@ -284,7 +294,7 @@ public final class SequentialQuantizer {
         ]
         var capturing = block
         for (name, path) in slots {
-            let acc = accumulators.first(where: { $0.1.contains(Self.kind(name)) })!.2
+            let acc = accumulators.first(where: { $0.0 == Self.inputKind(of: name) })!.2
             capturing[keyPath: path] = TappedLinear(base: block[keyPath: path], name: name) { _, x, rows, _ in acc.add(x, rows: rows) }
         }
         let t0 = Date()

@@ -163,23 +163,14 @@ struct FakeQuant: ParsableCommand {
         }
         let windows = try calibrationWindows(loaded, count: max(1, calibrationTokens / 512), length: 512)
         let model = loaded.model
-        if smoothing == "auto" {
-            let statistics = model.inputStatistics(over: windows.windows)
-            let samples = model.foldPointInputSamples(over: Array(windows.windows.prefix(2)), maxRows: 1024)
-            let choices = try model.smoothActivationsSearchingAlpha(statistics: statistics, samples: samples,
-                                                                    dynamic: scheme.activations == .dynamic)
-            let gain = choices.reduce(0) { $0 + $1.error } / max(choices.reduce(0) { $0 + $1.errorAtHalf }, .leastNormalMagnitude)
-            Progress.log(String(format: "SmoothQuant α searched at %d fold points: mean α %.2f, simulated W8A8 error %.3f× α = 0.5's; α by point: ",
-                                choices.count, choices.reduce(0) { $0 + $1.alpha } / Float(max(choices.count, 1)), gain)
-                         + FoldPoint.allCases.map { p in
-                             let a = choices.filter { $0.point == p }.map(\.alpha)
-                             return String(format: "%@ %.2f", p.rawValue, a.reduce(0, +) / Float(max(a.count, 1)))
-                         }.joined(separator: ", "), quiet: compute.quiet)
-        } else if let text = smoothing {
-            guard let alpha = Float(text), (0...1).contains(alpha) else { throw ValidationError("--smoothquant takes α in 0…1 or `auto`") }
-            let statistics = model.inputStatistics(over: windows.windows)
-            try model.smoothActivations(statistics: statistics, alpha: { _ in alpha })
-            Progress.log("SmoothQuant α = \(alpha) folded into \(model.blocks.count) blocks", quiet: compute.quiet)
+        if let text = smoothing {
+            let alpha = Float(text)
+            guard text == "auto" || alpha.map({ (0...1).contains($0) }) == true else {
+                throw ValidationError("--smoothquant takes α in 0…1 or `auto`")
+            }
+            let choices = try model.smoothActivations(over: windows.windows, alpha: alpha, dynamic: scheme.activations == .dynamic)
+            Progress.log("SmoothQuant " + (alpha.map { "α = \($0) folded into \(model.blocks.count) blocks" } ?? SmoothQuantChoice.summary(choices)),
+                         quiet: compute.quiet)
         }
         // Weight error of the int8 per-channel weights (after smoothing, so against the smoothed model).
         var reports: [FakeQuantLayerReport] = []

@@ -80,10 +80,12 @@ struct Quantize: ParsableCommand {
         }
         guard let output else { throw ValidationError("give an output path (or --dry-run)") }
         let start = Date()
+        // Calibrated methods refuse a quantized input before calibrating, not after.
+        if gptq.method != .rtn, !allowRequantize,
+           let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
+            throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
+        }
         if gptq.method == .gptq {
-            if !allowRequantize, let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
-                throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
-            }
             quantizer.precomputed = try gptq.quantizeGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
                                                                 importance: importance, quiet: compute.quiet)
         } else if gptq.method == .smoothquant {
@@ -93,9 +95,6 @@ struct Quantize: ParsableCommand {
             quantizer.precomputedMatchSource = false
             source = try source.replacing(norms)
         } else if gptq.method == .awq {
-            if !allowRequantize, let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
-                throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
-            }
             let (bytes, norms) = try gptq.awqGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
                                                         importance: importance, quiet: compute.quiet)
             quantizer.precomputed = bytes

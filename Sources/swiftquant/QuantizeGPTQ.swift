@@ -120,9 +120,8 @@ struct GPTQOptionsGroup: ParsableArguments {
             }
             // Not a GPTQ target: the type's own encoder, its decoded weights fed forward.
             guard Codecs.canQuantize(type), type.isQuantized else { return LayerOutcome(weights: job.weights) }
-            let bytes = try Codecs.quantize(type, job.weights, rowLength: job.columns, importance: importance[job.name])
+            let (bytes, back) = try Self.encodeOwnType(type, job.weights, columns: job.columns, importance: importance[job.name])
             bytesByName[job.name] = bytes
-            let back = try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: job.weights.count) }
             log.append((job.name, type.rawValue + " (rtn)", 1))
             // The bytes are the output; the model is not run afterwards, so hold them once.
             let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
@@ -151,10 +150,6 @@ struct GPTQOptionsGroup: ParsableArguments {
                        importance: [String: [Float]], quiet: Bool) throws -> (bytes: [String: [UInt8]], norms: [String: [Float]]) {
         let (model, windows) = try calibrationModel(input: input, source: source)
         let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
-        func encode(_ type: DType, _ w: [Float], columns: Int, importance: [Float]?) throws -> (bytes: [UInt8], decoded: [Float]) {
-            let bytes = try Codecs.quantize(type, w, rowLength: columns, importance: importance)
-            return (bytes, try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: w.count) })
-        }
         let memory = AnonymousMemorySampler()
         let runner = SequentialQuantizer(model: model, windows: windows)
         runner.forward = calibrationForward
@@ -163,7 +158,7 @@ struct GPTQOptionsGroup: ParsableArguments {
             let (scaled, done) = try model.awqScaleBlock(l, hessians: hessians, include: { types[$0].map(Codecs.canQuantize) ?? false }) {
                 name, w, _, columns in
                 guard let type = types[name], type.isQuantized else { return w }
-                return try encode(type, w, columns: columns, importance: nil).decoded
+                return try Self.encodeOwnType(type, w, columns: columns, importance: nil).decoded
             }
             folds += done
             scales[l] = scaled
@@ -175,23 +170,18 @@ struct GPTQOptionsGroup: ParsableArguments {
         let timings = try runner.run { job in
             guard let type = types[job.name], Codecs.canQuantize(type) else { return LayerOutcome(weights: job.weights) }
             var weighting = importance[job.name]
-            if let w = weighting, let s = scales[job.layer]?[Self.inputKind(job.name)], s.count == w.count {
+            if let w = weighting, let s = scales[job.layer]?[SequentialQuantizer.inputKind(of: job.name)], s.count == w.count {
                 weighting = zip(w, s).map { $0 / ($1 * $1) }
             }
-            let (bytes, decoded) = try encode(type, job.weights, columns: job.columns, importance: weighting)
+            let (bytes, decoded) = try Self.encodeOwnType(type, job.weights, columns: job.columns, importance: weighting)
             bytesByName[job.name] = bytes
             // The bytes are the output; the model is not run afterwards, so hold them once.
             let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
             return LayerOutcome(weights: decoded, keep: keep)
         }
-        var norms: [String: [Float]] = [:]
-        for (l, b) in model.blocks.enumerated() {
-            norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
-            norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
-        }
         Progress.log(Self.foldSummary(folds), quiet: quiet)
         FileHandle.standardError.write(Data((timingLine(windows, timings, anonymousPeak: memory.stop()) + "\n").utf8))
-        return (bytesByName, norms)
+        return (bytesByName, model.normTensors)
     }
 
     /// SmoothQuant for a GGUF mix: the whole model in f32, input statistics over the
@@ -207,40 +197,25 @@ struct GPTQOptionsGroup: ParsableArguments {
             model.replaceLinear(named: name, with: dense)
         }
         let start = Date()
-        let statistics = model.inputStatistics(over: windows.windows)
-        if alpha == "auto" {
-            let samples = model.foldPointInputSamples(over: Array(windows.windows.prefix(2)), maxRows: 1024)
-            let choices = try model.smoothActivationsSearchingAlpha(statistics: statistics, samples: samples, dynamic: true)
-            Progress.log(String(format: "SmoothQuant: α searched at %d fold points, mean %.2f", choices.count,
-                                choices.reduce(0) { $0 + $1.alpha } / Float(max(choices.count, 1))), quiet: quiet)
-        } else {
-            let a = Float(alpha)!
-            try model.smoothActivations(statistics: statistics, alpha: { _ in a })
-            Progress.log("SmoothQuant: α = \(a) folded at \(FoldPoint.allCases.count) points of \(model.blocks.count) blocks", quiet: quiet)
-        }
+        let fixed = Float(alpha)  // nil: "auto"
+        let choices = try model.smoothActivations(over: windows.windows, alpha: fixed, dynamic: true)
+        Progress.log("SmoothQuant " + (fixed.map { "α = \($0) folded into \(model.blocks.count) blocks" } ?? SmoothQuantChoice.summary(choices)),
+                     quiet: quiet)
         var bytes: [String: [UInt8]] = [:]
         for (t, choice) in plan {
             guard let w = model.denseWeights(named: t.name), let layer = model.linear(named: t.name) else { continue }
             guard Codecs.canQuantize(choice.type) else { throw QuantizeError.unsupportedTarget(type: choice.type.rawValue) }
             bytes[t.name] = try Codecs.quantize(choice.type, w, rowLength: layer.inFeatures, importance: nil)
         }
-        var norms: [String: [Float]] = [:]
-        for (l, b) in model.blocks.enumerated() {
-            norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
-            norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
-        }
         Progress.log(String(format: "SmoothQuant on %d×%d calibration tokens: %.1f s", windows.windows.count, windows.length,
                             Date().timeIntervalSince(start)), quiet: quiet)
-        return (bytes, norms)
+        return (bytes, model.normTensors)
     }
 
-    /// The kind of the input a block linear reads, as `prepareBlock` keys its scales.
-    static func inputKind(_ name: String) -> String {
-        switch name.split(separator: ".")[2] {
-        case "attn_q", "attn_k", "attn_v": return "attn_q"
-        case "ffn_gate", "ffn_up": return "ffn_gate"
-        case let kind: return String(kind)
-        }
+    /// `w` (rows of `columns`) encoded by `type`'s own encoder, and the weights its bytes decode to.
+    static func encodeOwnType(_ type: DType, _ w: [Float], columns: Int, importance: [Float]?) throws -> (bytes: [UInt8], decoded: [Float]) {
+        let bytes = try Codecs.quantize(type, w, rowLength: columns, importance: importance)
+        return (bytes, try bytes.withUnsafeBytes { try Codecs.dequantize(type, bytes: $0, count: w.count) })
     }
 
     /// `AWQ: 90 fold points, mean α 0.42 (attentionInput 0.51, …), output error 0.61× unscaled`.
@@ -311,12 +286,7 @@ struct GPTQOptionsGroup: ParsableArguments {
             return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
         }
         if method == .awq {
-            var norms: [String: [Float]] = [:]
-            for (l, b) in model.blocks.enumerated() {
-                norms["blk.\(l).attn_norm.weight"] = b.attentionNorm
-                norms["blk.\(l).ffn_norm.weight"] = b.mlpNorm
-            }
-            source = try source.replacing(norms)
+            source = try source.replacing(model.normTensors)
             print(Self.foldSummary(folds))
         }
         let summary = try writer.write(source: source, layers: layers, to: output)
