@@ -31,9 +31,10 @@ public struct GGUFQuantizer {
     public var importance: [String: [Float]]
     /// Allow inputs whose weights are already quantized (quality will be lower than from full precision).
     public var allowRequantize: Bool
-    /// Tensors already encoded elsewhere (e.g. by GPTQ), by name: written as given, in
-    /// place of the recipe's own encoding. Their type must match what the recipe chose.
-    public var precomputed: [String: [UInt8]] = [:]
+    /// Tensors already encoded elsewhere (e.g. by GPTQ), by name, parked in a spill file
+    /// until written: written as given, in place of the recipe's own encoding. Their type
+    /// must match what the recipe chose.
+    public var precomputed: [String: SpillFile.Slice] = [:]
     /// Whether precomputed tensors approximate the source's values (GPTQ: the report gives
     /// their error against them) or a rescaled model's (AWQ: no error is reported).
     public var precomputedMatchSource = true
@@ -80,12 +81,13 @@ public struct GGUFQuantizer {
         writer.tensors = try steps.enumerated().map { i, step in
             let (t, choice) = step
             let data: GGUFWriter.TensorData
-            if let bytes = precomputed[t.name] {
-                guard bytes.count == choice.type.byteCount(elements: t.elementCount) else {
-                    throw QuantizeError.unsupportedInput(path: input.path, reason: "precomputed \(t.name) has \(bytes.count) bytes, not \(choice.type.rawValue)'s")
+            if let slice = precomputed[t.name] {
+                guard slice.count == choice.type.byteCount(elements: t.elementCount) else {
+                    throw QuantizeError.unsupportedInput(path: input.path, reason: "precomputed \(t.name) has \(slice.count) bytes, not \(choice.type.rawValue)'s")
                 }
                 let compare = precomputedMatchSource
                 data = .fill { out in
+                    let bytes = try slice.load()
                     out.copyBytes(from: bytes)
                     var (rmse, rms) = (0.0, 0.0)
                     if compare {

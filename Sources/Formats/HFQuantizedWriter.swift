@@ -62,7 +62,8 @@ public struct HFQuantizedWriter {
         public var notes: [String]
     }
 
-    /// Writes the folder (created if missing).
+    /// Writes the folder (created if missing) from layers all in memory: `stream(source:to:)`
+    /// fed every layer, then finished.
     /// - Throws: `HFQuantizedError.cannotExport` when a layer does not fit the format (shape,
     ///   bits, grouping, a zero point the format cannot store, a name that is not a block
     ///   projection); `HFQuantizedError.invalidCheckpoint` for an unusable source;
@@ -70,63 +71,139 @@ public struct HFQuantizedWriter {
     @discardableResult
     public func write(source: QuantizationSource, layers: [String: GroupQuantizedMatrix],
                       to folder: String) throws -> Summary {
+        guard !layers.isEmpty else { throw HFQuantizedError.cannotExport(reason: "no quantized layers given") }
+        let model = try HFExportModel(source: source)
+        // Every check before the folder is touched.
+        _ = try Self.sharedConfig(layers.keys.sorted().map { try Self.layerFacts(layers[$0]!, name: $0, model: model, format: format) },
+                                  format: format)
+        let stream = try stream(source: source, to: folder)
+        for name in layers.keys.sorted() { try stream.add(layer: name, layers[name]!) }
+        return try stream.finish()
+    }
+
+    /// Starts writing the folder (created if missing) layer by layer: each layer given to
+    /// `Stream.add` is checked, packed and parked in a temporary file in the folder at once,
+    /// so a quantizer finishing layers one at a time never holds the whole output in memory.
+    /// - Throws: `HFQuantizedError.cannotExport` for an unsupported float type,
+    ///   `HFQuantizedError.invalidCheckpoint` for an unusable source, `SafeTensorsError`
+    ///   when the folder or its temporary file cannot be created.
+    public func stream(source: QuantizationSource, to folder: String) throws -> Stream {
         guard [DType.f16, .bf16, .f32].contains(floatType) else {
             throw HFQuantizedError.cannotExport(reason: "non-quantized tensors can be F16, BF16 or F32, not \(floatType)")
         }
         let model = try HFExportModel(source: source)
-        var config = try checkedConfig(layers, model: model)
-        var notes: [String] = []
-        let linearNames = model.blockLinearNames
-        config.notQuantized = linearNames.filter { layers[$0] == nil }.compactMap(HFLlamaNames.module(gguf:))
-        if !config.notQuantized.isEmpty {
-            notes.append("\(config.notQuantized.count) of \(linearNames.count) block projections are not quantized "
-                + "(listed in quantization_config\(format == .awq ? ".modules_to_not_convert" : ".dynamic"))")
-            if format != .awq {
-                // transformers/optimum read only modules_in_block_to_quantize, one list for every block.
-                let kinds = HFLlamaNames.linears.filter { kind in linearNames.contains { $0.hasSuffix(".\(kind).weight") } }
-                let perBlock = (0..<model.layerCount).map { l in kinds.filter { layers["blk.\(l).\($0).weight"] != nil } }
-                if Set(perBlock.map { $0.joined(separator: ",") }).count == 1 {
-                    config.modulesInBlockToQuantize = perBlock[0].compactMap { HFLlamaNames.module(gguf: "blk.0.\($0).weight") }
-                        .map { String($0.dropFirst("model.layers.0.".count)) }
-                } else {
-                    notes.append("the unquantized projections differ between blocks: GPTQModel and vLLM honour "
-                        + "quantization_config.dynamic, transformers/optimum do not")
-                }
-            }
+        let existed = FileManager.default.fileExists(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            return Stream(writer: self, source: source, model: model, folder: folder, spill: try SpillFile(folder: folder),
+                          createdFolder: !existed)
+        } catch {
+            if !existed { rmdir(folder) }
+            throw error
+        }
+    }
+
+    /// A folder being written layer by layer (see `HFQuantizedWriter.stream(source:to:)`);
+    /// nothing is visible in the folder until `finish` writes each file atomically.
+    public final class Stream {
+        private let writer: HFQuantizedWriter
+        private let source: QuantizationSource
+        private let model: HFExportModel
+        private let folder: String
+        private var tensors: SafeTensorsWriter
+        private var facts: [String: LayerFacts] = [:]
+        private let createdFolder: Bool
+        private var finished = false
+
+        fileprivate init(writer: HFQuantizedWriter, source: QuantizationSource, model: HFExportModel, folder: String,
+                         spill: SpillFile, createdFolder: Bool) {
+            self.createdFolder = createdFolder
+            self.writer = writer
+            self.source = source
+            self.model = model
+            self.folder = folder
+            tensors = SafeTensorsWriter(metadata: ["format": "pt"], order: .reference, spill: spill)
         }
 
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var files: [String] = []
-        var writer = SafeTensorsWriter(metadata: ["format": "pt"], order: .reference)
-        for t in source.tensors {
-            guard let hf = HFLlamaNames.hf(gguf: t.name) else {
-                throw HFQuantizedError.invalidCheckpoint(path: source.path, reason: "tensor \(t.name) has no Hugging Face name")
+        deinit {
+            // Abandoned before `finish`: a folder made for it goes again (rmdir removes only an empty one).
+            if !finished && createdFolder { rmdir(folder) }
+        }
+
+        /// Checks, packs and parks one quantized block projection (`blk.3.attn_q.weight`,
+        /// rows in the source's order).
+        /// - Throws: `HFQuantizedError.cannotExport` when the layer does not fit the format or
+        ///   disagrees with the layers before it (bit width, group size); `SafeTensorsError`
+        ///   when the temporary file cannot be written.
+        public func add(layer name: String, _ m: GroupQuantizedMatrix) throws {
+            guard facts[name] == nil else { throw HFQuantizedError.cannotExport(reason: "layer \(name) is given twice") }
+            let f = try HFQuantizedWriter.layerFacts(m, name: name, model: model, format: writer.format)
+            _ = try HFQuantizedWriter.sharedConfig(Array(facts.values) + [f], format: writer.format)
+            try writer.add(model.toHF(m, tensor: name), module: HFLlamaNames.module(gguf: name)!, to: &tensors)
+            facts[name] = f
+        }
+
+        /// Adds every tensor that was not given as a layer (from `replacement` if given: the
+        /// same tensors with some values changed, e.g. AWQ's folded norms), then writes
+        /// `model.safetensors`, the configs and the tokenizer.
+        /// - Throws: `HFQuantizedError`, `SafeTensorsError`.
+        @discardableResult
+        public func finish(replacing replacement: QuantizationSource? = nil) throws -> Summary {
+            let format = writer.format
+            let source = replacement ?? self.source
+            var config = try HFQuantizedWriter.sharedConfig(Array(facts.values), format: format)
+            guard !facts.isEmpty else { throw HFQuantizedError.cannotExport(reason: "no quantized layers given") }
+            var notes: [String] = []
+            let linearNames = model.blockLinearNames
+            config.notQuantized = linearNames.filter { facts[$0] == nil }.compactMap(HFLlamaNames.module(gguf:))
+            if !config.notQuantized.isEmpty {
+                notes.append("\(config.notQuantized.count) of \(linearNames.count) block projections are not quantized "
+                    + "(listed in quantization_config\(format == .awq ? ".modules_to_not_convert" : ".dynamic"))")
+                if format != .awq {
+                    // transformers/optimum read only modules_in_block_to_quantize, one list for every block.
+                    let kinds = HFLlamaNames.linears.filter { kind in linearNames.contains { $0.hasSuffix(".\(kind).weight") } }
+                    let perBlock = (0..<model.layerCount).map { l in kinds.filter { facts["blk.\(l).\($0).weight"] != nil } }
+                    if Set(perBlock.map { $0.joined(separator: ",") }).count == 1 {
+                        config.modulesInBlockToQuantize = perBlock[0].compactMap { HFLlamaNames.module(gguf: "blk.0.\($0).weight") }
+                            .map { String($0.dropFirst("model.layers.0.".count)) }
+                    } else {
+                        notes.append("the unquantized projections differ between blocks: GPTQModel and vLLM honour "
+                            + "quantization_config.dynamic, transformers/optimum do not")
+                    }
+                }
             }
-            if let m = layers[t.name] {
-                try add(model.toHF(m, tensor: t.name), module: String(hf.dropLast(".weight".count)), to: &writer)
-            } else {
+            guard source.tensors.map(\.name) == self.source.tensors.map(\.name) else {
+                throw HFQuantizedError.invalidCheckpoint(path: source.path, reason: "the replacement source has other tensors than the original")
+            }
+            for t in source.tensors where facts[t.name] == nil {
+                guard let hf = HFLlamaNames.hf(gguf: t.name) else {
+                    throw HFQuantizedError.invalidCheckpoint(path: source.path, reason: "tensor \(t.name) has no Hugging Face name")
+                }
                 var values = try t.decode()
                 guard values.count == t.elementCount else {
                     throw HFQuantizedError.invalidCheckpoint(path: source.path, reason: "tensor \(t.name) decodes to \(values.count) values")
                 }
                 values = model.toHF(values, tensor: t.name, shape: t.shape)
-                try writer.add(hf, shape: t.shape, floats: values, as: floatType)
+                try tensors.add(hf, shape: t.shape, floats: values, as: writer.floatType)
             }
-        }
-        try writer.write(to: folder + "/model.safetensors")
-        files.append("model.safetensors")
+            var files: [String] = []
+            try tensors.write(to: folder + "/model.safetensors")
+            files.append("model.safetensors")
 
-        let configJSON = try model.configJSON(quantization: config.json(quantizer: quantizer), torchDType: torchDType)
-        try Self.writeText(configJSON.text(indent: 2), to: folder + "/config.json")
-        files.append("config.json")
-        if format != .awq {
-            try Self.writeText(config.quantizeConfigJSON(quantizer: quantizer).text(indent: 2), to: folder + "/quantize_config.json")
-            files.append("quantize_config.json")
+            let configJSON = try model.configJSON(quantization: config.json(quantizer: writer.quantizer), torchDType: writer.torchDType)
+            try HFQuantizedWriter.writeText(configJSON.text(indent: 2), to: folder + "/config.json")
+            files.append("config.json")
+            if format != .awq {
+                try HFQuantizedWriter.writeText(config.quantizeConfigJSON(quantizer: writer.quantizer).text(indent: 2),
+                                                to: folder + "/quantize_config.json")
+                files.append("quantize_config.json")
+            }
+            let tokenizer = try model.writeTokenizer(to: folder)
+            files += tokenizer.files
+            notes += tokenizer.notes
+            finished = true
+            return Summary(files: files, config: config, notes: notes)
         }
-        let tokenizer = try model.writeTokenizer(to: folder)
-        files += tokenizer.files
-        notes += tokenizer.notes
-        return Summary(files: files, config: config, notes: notes)
     }
 
     /// Writes the dequantized weights of `layers` (what a reader of the folder computes) as
@@ -158,7 +235,7 @@ public struct HFQuantizedWriter {
         }
     }
 
-    private var torchDType: String {
+    fileprivate var torchDType: String {
         switch floatType {
         case .bf16: return "bfloat16"
         case .f32: return "float32"
@@ -186,53 +263,65 @@ public struct HFQuantizedWriter {
         }
     }
 
-    private func checkedConfig(_ layers: [String: GroupQuantizedMatrix], model: HFExportModel) throws -> HFQuantizationConfig {
+    /// What the shared settings need from one layer.
+    struct LayerFacts {
+        let name: String
+        let bits: Int
+        /// nil: per channel.
+        let groupSize: Int?
+        let columns: Int
+        let symmetric: Bool
+        let actOrder: Bool
+    }
+
+    /// Checks one layer against the source and the format.
+    static func layerFacts(_ m: GroupQuantizedMatrix, name: String, model: HFExportModel,
+                           format: HFQuantizedFormat) throws -> LayerFacts {
         func fail(_ reason: String) -> HFQuantizedError { .cannotExport(reason: reason) }
-        guard !layers.isEmpty else { throw fail("no quantized layers given") }
-        let linear = Set(model.blockLinearNames)
-        var bits: Set<Int> = [], sizes: Set<Int> = [], widest = 0
-        var symmetric = true, actOrder = false
-        for name in layers.keys.sorted() {
-            let m = layers[name]!
-            guard linear.contains(name), let t = model.tensor(name) else {
-                throw fail("layer \(name) is not one of the source's block projections "
-                    + "(blk.N.attn_{q,k,v,output}.weight, blk.N.ffn_{gate,up,down}.weight)")
-            }
-            guard t.shape == [m.rows, m.columns] else {
-                throw fail("layer \(name) is \(m.rows)×\(m.columns); the source's tensor is \(t.shape)")
-            }
-            do { try m.validate() } catch { throw fail("layer \(name): \(error)") }
-            bits.insert(m.bits)
-            if m.groupSize < m.columns { sizes.insert(m.groupSize) } else { widest = max(widest, m.columns) }
-            symmetric = symmetric && m.symmetric
-            actOrder = actOrder || !m.hasIdentityGrouping
-            if let i = m.scales.firstIndex(where: { !Half.f16ToFloat(Half.floatToF16($0)).isFinite }) {
-                throw fail("layer \(name): scale \(m.scales[i]) overflows f16, which the format stores")
-            }
-            try checkShape(layer: name, rows: m.rows, columns: m.columns, bits: m.bits, groupSize: m.groupSize)
-            switch format {
-            case .awq:
-                guard m.hasIdentityGrouping else { throw fail("layer \(name) has act-order groups (g_idx), which AWQ cannot store") }
-            case .gptq, .gptqV2:
-                if format == .gptq, let i = m.zeroPoints.firstIndex(of: 0) {
-                    throw fail("layer \(name) has zero point 0 (row \(i / m.groups), group \(i % m.groups)), which GPTQ checkpoint "
-                        + "format v1 stores as zero − 1 and cannot hold; write format gptq_v2, or quantize with zero points ≥ 1")
-                }
+        guard model.blockLinearNames.contains(name), let t = model.tensor(name) else {
+            throw fail("layer \(name) is not one of the source's block projections "
+                + "(blk.N.attn_{q,k,v,output}.weight, blk.N.ffn_{gate,up,down}.weight)")
+        }
+        guard t.shape == [m.rows, m.columns] else {
+            throw fail("layer \(name) is \(m.rows)×\(m.columns); the source's tensor is \(t.shape)")
+        }
+        do { try m.validate() } catch { throw fail("layer \(name): \(error)") }
+        if let i = m.scales.firstIndex(where: { !Half.f16ToFloat(Half.floatToF16($0)).isFinite }) {
+            throw fail("layer \(name): scale \(m.scales[i]) overflows f16, which the format stores")
+        }
+        try HFQuantizedWriter(format: format).checkShape(layer: name, rows: m.rows, columns: m.columns, bits: m.bits,
+                                                         groupSize: m.groupSize)
+        switch format {
+        case .awq:
+            guard m.hasIdentityGrouping else { throw fail("layer \(name) has act-order groups (g_idx), which AWQ cannot store") }
+        case .gptq, .gptqV2:
+            if format == .gptq, let i = m.zeroPoints.firstIndex(of: 0) {
+                throw fail("layer \(name) has zero point 0 (row \(i / m.groups), group \(i % m.groups)), which GPTQ checkpoint "
+                    + "format v1 stores as zero − 1 and cannot hold; write format gptq_v2, or quantize with zero points ≥ 1")
             }
         }
-        guard bits.count == 1, let b = bits.first else {
-            throw fail("layers mix bit widths \(bits.sorted()); a checkpoint has one")
-        }
+        return LayerFacts(name: name, bits: m.bits, groupSize: m.groupSize < m.columns ? m.groupSize : nil,
+                          columns: m.columns, symmetric: m.symmetric, actOrder: !m.hasIdentityGrouping)
+    }
+
+    /// The settings every layer shares; refuses layers that mix them.
+    static func sharedConfig(_ facts: [LayerFacts], format: HFQuantizedFormat) throws -> HFQuantizationConfig {
+        func fail(_ reason: String) -> HFQuantizedError { .cannotExport(reason: reason) }
+        let bits = Set(facts.map(\.bits))
+        guard bits.count <= 1 else { throw fail("layers mix bit widths \(bits.sorted()); a checkpoint has one") }
+        let sizes = Set(facts.compactMap(\.groupSize))
         guard sizes.count <= 1 else { throw fail("layers mix group sizes \(sizes.sorted()); a checkpoint has one") }
         let groupSize = sizes.first ?? -1
+        let widest = facts.filter { $0.groupSize == nil }.map(\.columns).max() ?? 0
         if groupSize != -1 && widest > groupSize {
             throw fail("some layers are per-channel over \(widest) columns while others use groups of \(groupSize)")
         }
-        return HFQuantizationConfig(format: format, bits: b, groupSize: groupSize, symmetric: symmetric, descAct: actOrder)
+        return HFQuantizationConfig(format: format, bits: bits.first ?? 0, groupSize: groupSize,
+                                    symmetric: facts.allSatisfy(\.symmetric), descAct: facts.contains(where: \.actOrder))
     }
 
     /// Adds one quantized module's tensors.
-    private func add(_ m: GroupQuantizedMatrix, module: String, to writer: inout SafeTensorsWriter) throws {
+    fileprivate func add(_ m: GroupQuantizedMatrix, module: String, to writer: inout SafeTensorsWriter) throws {
         let g = m.groups
         var scales = [Float](repeating: 0, count: g * m.rows)  // [groups, out]
         for o in 0..<m.rows { for k in 0..<g { scales[k * m.rows + o] = m.scales[o * g + k] } }

@@ -32,6 +32,9 @@ public struct SafeTensorsWriter {
     public var metadata: SafeTensorsMetadata?
     /// How tensors are ordered in the output.
     public var order: Order
+    /// Where added bytes wait until `write`: nil holds them in memory; a spill file takes
+    /// them at once, so a writer fed tensor by tensor holds none of them.
+    public var spill: SpillFile?
 
     private var entries: [Entry] = []
     private var names = Set<String>()
@@ -45,6 +48,7 @@ public struct SafeTensorsWriter {
             switch source {
             case .bytes(let b): return b.count
             case .file(_, let info): return info.byteCount
+            case .spilled(let slice): return slice.count
             }
         }
     }
@@ -52,12 +56,14 @@ public struct SafeTensorsWriter {
     private enum Source {
         case bytes([UInt8])
         case file(SafeTensorsFile, SafeTensorInfo)  // keeps the mapping alive until written
+        case spilled(SpillFile.Slice)
     }
 
     /// An empty writer.
-    public init(metadata: SafeTensorsMetadata? = nil, order: Order = .asAdded) {
+    public init(metadata: SafeTensorsMetadata? = nil, order: Order = .asAdded, spill: SpillFile? = nil) {
         self.metadata = metadata
         self.order = order
+        self.spill = spill
     }
 
     /// Number of tensors added so far.
@@ -68,7 +74,8 @@ public struct SafeTensorsWriter {
     ///   dtype is not a safetensors type, or `bytes` does not match shape × element size.
     public mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: [UInt8]) throws {
         try check(name, dtype: dtype, shape: shape, byteCount: bytes.count)
-        entries.append(Entry(name: name, dtype: dtype, shape: shape, source: .bytes(bytes)))
+        let source: Source = try spill.map { .spilled(try $0.append(bytes)) } ?? .bytes(bytes)
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, source: source))
     }
 
     /// Adds f32 values stored as `dtype` (F32, F16 or BF16; rounding to nearest even).
@@ -185,6 +192,7 @@ public struct SafeTensorsWriter {
                 switch e.source {
                 case .bytes(let b): try b.withUnsafeBytes { try out.write($0) }
                 case .file(let f, let info): try out.write(f.data(for: info))
+                case .spilled(let slice): try slice.forEachChunk { try out.write($0) }
                 }
             }
         }

@@ -85,18 +85,21 @@ struct Quantize: ParsableCommand {
            let q = quantizer.plan(source).first(where: { $0.tensor.type.isQuantized && $0.tensor.shape.count >= 2 }) {
             throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.tensor.name, type: q.tensor.type.rawValue)
         }
-        if gptq.method == .gptq {
+        // Calibrated methods park each finished tensor's bytes beside the output until it is written.
+        let spill = gptq.method == .rtn ? nil : try SpillFile(folder: Self.folder(of: output))
+        if gptq.method == .gptq, let spill {
             quantizer.precomputed = try gptq.quantizeGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
-                                                                importance: importance, quiet: compute.quiet)
-        } else if gptq.method == .smoothquant {
+                                                                importance: importance, spill: spill, quiet: compute.quiet)
+        } else if gptq.method == .smoothquant, let spill {
             if imatrix != nil { throw ValidationError("--method smoothquant does not take --imatrix (the importance of rescaled inputs would be wrong)") }
-            let (bytes, norms) = try gptq.smoothQuantGGUFLayers(input: input, source: source, plan: quantizer.plan(source), quiet: compute.quiet)
+            let (bytes, norms) = try gptq.smoothQuantGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
+                                                                spill: spill, quiet: compute.quiet)
             quantizer.precomputed = bytes
             quantizer.precomputedMatchSource = false
             source = try source.replacing(norms)
-        } else if gptq.method == .awq {
+        } else if gptq.method == .awq, let spill {
             let (bytes, norms) = try gptq.awqGGUFLayers(input: input, source: source, plan: quantizer.plan(source),
-                                                        importance: importance, quiet: compute.quiet)
+                                                        importance: importance, spill: spill, quiet: compute.quiet)
             quantizer.precomputed = bytes
             quantizer.precomputedMatchSource = false
             source = try source.replacing(norms)
@@ -115,6 +118,12 @@ struct Quantize: ParsableCommand {
             [$0.key, "\($0.value.n)", formatBytes($0.value.bytes)]
         }, rightAligned: [1, 2]))
         if imatrix != nil { print("imatrix: \(importance.count) tensors weighted by importance") }
+    }
+
+    /// The folder a file path lies in.
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Opens a GGUF file, or a Hugging Face folder mapped to GGUF names.

@@ -85,13 +85,14 @@ struct GPTQOptionsGroup: ParsableArguments {
 
     /// GPTQ for every block linear whose planned GGUF type GPTQ can target (Q4_0, Q5_0,
     /// Q8_0, Q4_K); the others are encoded by their type's own quantizer but still feed
-    /// their quantized outputs forward. Returns the encoded bytes by tensor name.
+    /// their quantized outputs forward. Returns where each tensor's encoded bytes were parked
+    /// in `spill` (at once, so memory stays flat in the model's depth), by tensor name.
     func quantizeGGUFLayers(input: String, source: QuantizationSource,
                             plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)],
-                            importance: [String: [Float]], quiet: Bool) throws -> [String: [UInt8]] {
+                            importance: [String: [Float]], spill: SpillFile, quiet: Bool) throws -> [String: SpillFile.Slice] {
         let (model, windows) = try calibrationModel(input: input, source: source)
         let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
-        var bytesByName: [String: [UInt8]] = [:]
+        var bytesByName: [String: SpillFile.Slice] = [:]
         var log: [(String, String, Double)] = []
         let memory = AnonymousMemorySampler()
         let runner = SequentialQuantizer(model: model, windows: windows)
@@ -115,13 +116,13 @@ struct GPTQOptionsGroup: ParsableArguments {
                 let ratio = GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
                                                             columns: job.columns, hessian: job.hessian, grid: grid)
                 log.append((job.name, type.rawValue, ratio))
-                bytesByName[job.name] = bytes
+                bytesByName[job.name] = try spill.append(bytes)
                 return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
             }
             // Not a GPTQ target: the type's own encoder, its decoded weights fed forward.
             guard Codecs.canQuantize(type), type.isQuantized else { return LayerOutcome(weights: job.weights) }
             let (bytes, back) = try Self.encodeOwnType(type, job.weights, columns: job.columns, importance: importance[job.name])
-            bytesByName[job.name] = bytes
+            bytesByName[job.name] = try spill.append(bytes)
             log.append((job.name, type.rawValue + " (rtn)", 1))
             // The bytes are the output; the model is not run afterwards, so hold them once.
             let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
@@ -143,11 +144,11 @@ struct GPTQOptionsGroup: ParsableArguments {
     /// AWQ for a GGUF mix: per block, scales searched with each consumer judged by its planned
     /// type's own encode–decode and folded into the norms (and up → down); then every block
     /// linear is encoded by its type's own encoder (importance divided by the squared scales,
-    /// since the layer's inputs shrank by them). Returns the encoded bytes by tensor name and
-    /// the rescaled norms, which replace the source's.
+    /// since the layer's inputs shrank by them). Returns where the encoded bytes were parked in
+    /// `spill`, by tensor name, and the rescaled norms, which replace the source's.
     func awqGGUFLayers(input: String, source: QuantizationSource,
-                       plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)],
-                       importance: [String: [Float]], quiet: Bool) throws -> (bytes: [String: [UInt8]], norms: [String: [Float]]) {
+                       plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)], importance: [String: [Float]],
+                       spill: SpillFile, quiet: Bool) throws -> (bytes: [String: SpillFile.Slice], norms: [String: [Float]]) {
         let (model, windows) = try calibrationModel(input: input, source: source)
         let types = Dictionary(plan.map { ($0.tensor.name, $0.choice.type) }, uniquingKeysWith: { a, _ in a })
         let memory = AnonymousMemorySampler()
@@ -166,7 +167,7 @@ struct GPTQOptionsGroup: ParsableArguments {
         }
         let progress = Progress("awq \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
         runner.onLayer = { _, name, _ in progress.advance(note: name) }
-        var bytesByName: [String: [UInt8]] = [:]
+        var bytesByName: [String: SpillFile.Slice] = [:]
         let timings = try runner.run { job in
             guard let type = types[job.name], Codecs.canQuantize(type) else { return LayerOutcome(weights: job.weights) }
             var weighting = importance[job.name]
@@ -174,7 +175,7 @@ struct GPTQOptionsGroup: ParsableArguments {
                 weighting = zip(w, s).map { $0 / ($1 * $1) }
             }
             let (bytes, decoded) = try Self.encodeOwnType(type, job.weights, columns: job.columns, importance: weighting)
-            bytesByName[job.name] = bytes
+            bytesByName[job.name] = try spill.append(bytes)
             // The bytes are the output; the model is not run afterwards, so hold them once.
             let keep = ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns)
             return LayerOutcome(weights: decoded, keep: keep)
@@ -187,10 +188,11 @@ struct GPTQOptionsGroup: ParsableArguments {
     /// SmoothQuant for a GGUF mix: the whole model in f32, input statistics over the
     /// calibration windows, factors folded at every fold point (α given, or searched per
     /// block and point on the simulated dynamic W8A8 error), then every block linear encoded
-    /// by its type's own encoder. Returns the encoded bytes and the rescaled norms.
+    /// by its type's own encoder. Returns where the encoded bytes were parked in `spill` and
+    /// the rescaled norms.
     func smoothQuantGGUFLayers(input: String, source: QuantizationSource,
-                               plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)], quiet: Bool) throws
-        -> (bytes: [String: [UInt8]], norms: [String: [Float]]) {
+                               plan: [(tensor: SourceTensor, choice: QuantRecipe.Choice)], spill: SpillFile, quiet: Bool) throws
+        -> (bytes: [String: SpillFile.Slice], norms: [String: [Float]]) {
         let (model, windows) = try calibrationModel(input: input, source: source)
         for name in model.linearNames {
             guard let layer = model.linear(named: name), let dense = DenseLinear(decoding: layer) else { throw FoldError.notDense(layer: name) }
@@ -201,11 +203,11 @@ struct GPTQOptionsGroup: ParsableArguments {
         let choices = try model.smoothActivations(over: windows.windows, alpha: fixed, dynamic: true)
         Progress.log("SmoothQuant " + (fixed.map { "α = \($0) folded into \(model.blocks.count) blocks" } ?? SmoothQuantChoice.summary(choices)),
                      quiet: quiet)
-        var bytes: [String: [UInt8]] = [:]
+        var bytes: [String: SpillFile.Slice] = [:]
         for (t, choice) in plan {
             guard let w = model.denseWeights(named: t.name), let layer = model.linear(named: t.name) else { continue }
             guard Codecs.canQuantize(choice.type) else { throw QuantizeError.unsupportedTarget(type: choice.type.rawValue) }
-            bytes[t.name] = try Codecs.quantize(choice.type, w, rowLength: layer.inFeatures, importance: nil)
+            bytes[t.name] = try spill.append(Codecs.quantize(choice.type, w, rowLength: layer.inFeatures, importance: nil))
         }
         Progress.log(String(format: "SmoothQuant on %d×%d calibration tokens: %.1f s", windows.windows.count, windows.length,
                             Date().timeIntervalSince(start)), quiet: quiet)
@@ -271,7 +273,9 @@ struct GPTQOptionsGroup: ParsableArguments {
             }
         }
         let progress = Progress("\(method.rawValue) \(windows.windows.count)×\(windows.length) tokens", total: model.blocks.count * 7, quiet: quiet)
-        var layers: [String: GroupQuantizedMatrix] = [:]
+        // Each finished layer is packed and parked on disk at once: memory stays flat in depth.
+        let folder = try writer.stream(source: source, to: output)
+        var layerCount = 0
         var ratios: [Double] = []
         runner.onLayer = { _, name, _ in progress.advance(note: name + (ratios.last.map { String(format: " %.3f×RTN", $0) } ?? "")) }
         let timings = try runner.run { job in
@@ -282,16 +286,17 @@ struct GPTQOptionsGroup: ParsableArguments {
                                     grid: grid, options: options)
             ratios.append(GPTQ.errorRatioToRoundToNearest(weights: job.weights, quantized: r.weights, rows: job.rows,
                                                           columns: job.columns, hessian: job.hessian, grid: grid))
-            layers[job.name] = try GroupQuantizedMatrix(r, grid: grid, rows: job.rows, columns: job.columns)
+            try folder.add(layer: job.name, GroupQuantizedMatrix(r, grid: grid, rows: job.rows, columns: job.columns))
+            layerCount += 1
             return LayerOutcome(weights: r.weights, keep: ReleasedLinear(name: job.name, outFeatures: job.rows, inFeatures: job.columns))
         }
         if method == .awq {
             source = try source.replacing(model.normTensors)
             print(Self.foldSummary(folds))
         }
-        let summary = try writer.write(source: source, layers: layers, to: output)
+        let summary = try folder.finish(replacing: source)
         print(String(format: "%@: %@ %@ (%@), %d layers, ‖ΔWX‖² vs RTN: mean %.3f, worst %.3f", output, label, scheme.description,
-                     hfFormat.rawValue, layers.count, ratios.reduce(0, +) / Double(max(ratios.count, 1)), ratios.max() ?? 0))
+                     hfFormat.rawValue, layerCount, ratios.reduce(0, +) / Double(max(ratios.count, 1)), ratios.max() ?? 0))
         print(timingLine(windows, timings, anonymousPeak: memory.stop()))
         for note in summary.notes { print("note: \(note)") }
     }

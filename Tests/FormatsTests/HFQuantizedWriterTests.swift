@@ -240,3 +240,100 @@ enum TinyHFSource {
         try expectExportError([:], .gptq, "no quantized layers")
     }
 }
+
+/// Writing a folder layer by layer through a spill file.
+@Suite struct HFQuantizedStreamTests {
+    @Test func streamedFolderIsByteIdenticalToTheInMemoryOne() throws {
+        let layers = try TinyHFSource.layers(bits: 4, groupSize: 32, actOrder: true, minimumZero: 1)
+        try TinyHFSource.withFolder { a in
+            try TinyHFSource.withFolder { b in
+                try HFQuantizedWriter(format: .gptq).write(source: TinyHFSource.make(), layers: layers, to: a)
+                let stream = try HFQuantizedWriter(format: .gptq).stream(source: TinyHFSource.make(), to: b)
+                // The order layers finish in does not matter: the file's order is fixed.
+                for name in layers.keys.sorted().reversed() { try stream.add(layer: name, layers[name]!) }
+                try stream.finish()
+                for name in ["model.safetensors", "config.json", "quantize_config.json", "tokenizer.json"] {
+                    let x = FileManager.default.contents(atPath: a + "/" + name)
+                    #expect(x != nil && x == FileManager.default.contents(atPath: b + "/" + name), "\(name)")
+                }
+                // Nothing but the outputs is left in the folder (the spill file had no name).
+                let left = try FileManager.default.contentsOfDirectory(atPath: b).sorted()
+                #expect(left == (try FileManager.default.contentsOfDirectory(atPath: a).sorted()))
+                #expect(!left.contains { $0.hasPrefix(".") })
+            }
+        }
+    }
+
+    @Test func aLayerThatDisagreesIsRefusedWhenAdded() throws {
+        let base = try TinyHFSource.layers(bits: 4, groupSize: 32, actOrder: false)
+        let other = try TinyHFSource.layers(bits: 8, groupSize: 32, actOrder: false)
+        try TinyHFSource.withFolder { folder in
+            let stream = try HFQuantizedWriter(format: .gptqV2).stream(source: TinyHFSource.make(), to: folder)
+            try stream.add(layer: "blk.0.attn_q.weight", base["blk.0.attn_q.weight"]!)
+            #expect(throws: HFQuantizedError.self) { try stream.add(layer: "blk.0.attn_k.weight", other["blk.0.attn_k.weight"]!) }
+            #expect(throws: HFQuantizedError.self) { try stream.add(layer: "blk.0.attn_q.weight", base["blk.0.attn_q.weight"]!) }
+            #expect(throws: HFQuantizedError.self) { try stream.add(layer: "output_norm.weight", base["blk.0.attn_q.weight"]!) }
+        }
+    }
+
+    @Test func anAbandonedStreamLeavesNoFolderBehind() throws {
+        let layers = try TinyHFSource.layers(bits: 4, groupSize: 32, actOrder: false)
+        try TinyHFSource.withFolder { parent in
+            let folder = parent + "/out"
+            do {
+                let stream = try HFQuantizedWriter(format: .gptqV2).stream(source: TinyHFSource.make(), to: folder)
+                try stream.add(layer: "blk.0.attn_q.weight", layers["blk.0.attn_q.weight"]!)
+                #expect(FileManager.default.fileExists(atPath: folder))
+            }
+            #expect(!FileManager.default.fileExists(atPath: folder))
+        }
+    }
+}
+
+/// The spill file that parks finished tensors until an output is written.
+@Suite struct SpillFileTests {
+    @Test func bytesComeBackWholeAndInChunks() throws {
+        try GGUFTestSupport.withTemporaryFolder { folder in
+            let spill = try SpillFile(folder: folder.path)
+            var rng = HFQuantizedRandom(state: 11)
+            let pieces = (0..<20).map { i in (0..<(i * 997 + 1)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+            // Appended from several threads at once: each slice still holds its own bytes.
+            nonisolated(unsafe) var slices = [SpillFile.Slice?](repeating: nil, count: pieces.count)
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
+                let s = try! spill.append(pieces[i])
+                lock.withLock { slices[i] = s }
+            }
+            #expect(spill.size == pieces.reduce(0) { $0 + $1.count })
+            for (i, piece) in pieces.enumerated() {
+                let slice = try #require(slices[i])
+                #expect(try slice.load() == piece)
+                var joined: [UInt8] = []
+                try slice.forEachChunk(1000) { joined += $0 }
+                #expect(joined == piece)
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        }
+    }
+
+    @Test func aMissingFolderIsNamedInTheError() {
+        #expect { try SpillFile(folder: "/nonexistent/swiftquant-folder") } throws: {
+            "\($0)".contains("/nonexistent/swiftquant-folder")
+        }
+    }
+
+    @Test func aSpilledSafeTensorsFileEqualsTheInMemoryOne() throws {
+        try GGUFTestSupport.withTemporaryFolder { folder in
+            func build(_ spill: SpillFile?) throws -> [UInt8] {
+                var w = SafeTensorsWriter(metadata: ["format": "pt"], order: .reference, spill: spill)
+                try w.add("b", shape: [3, 2], floats: [1, 2, 3, 4, 5, 6], as: .f16)
+                try w.add("a", dtype: .i32, shape: [2], bytes: [1, 0, 0, 0, 2, 0, 0, 0])
+                let path = folder.path + "/x.safetensors"
+                try w.write(to: path)
+                return Array(FileManager.default.contents(atPath: path)!)
+            }
+            let spilled = try build(SpillFile(folder: folder.path)), held = try build(nil)
+            #expect(spilled == held)
+        }
+    }
+}
