@@ -13,6 +13,12 @@ import Quantization
 /// - `gptqV2`: GPTQ with `checkpoint_format: "gptq_v2"` (GPTQModel): zero points stored
 ///   as they are. Fewer readers know it (GPTQModel; vLLM only recently).
 /// - `awq`: AutoAWQ's GEMM layout (`version: "gemm"`), 4 bits, zero points as they are.
+/// - `bitsAndBytes`: bitsandbytes' LLM.int8() layout (`quant_method: "bitsandbytes"`,
+///   `load_in_8bit`), what transformers writes for `Linear8bitLt` modules: `weight` I8
+///   `[out, in]` and `SCB` F32 `[out]` (each row's max |w|; w ≈ weight · SCB / 127), plus
+///   `weight_format` U8 `[]` = 0 (row-major). As a `GroupQuantizedMatrix`: 8 bits, one group
+///   per row, symmetric (codes = weight + 128), scale SCB / 127. Outlier input columns
+///   (`llm_int8_threshold`) are chosen at run time from each batch's activations.
 public enum HFQuantizedFormat: String, Sendable, CaseIterable, Equatable {
     /// GPTQ, checkpoint format v1 (zero points stored minus one).
     case gptq
@@ -20,9 +26,34 @@ public enum HFQuantizedFormat: String, Sendable, CaseIterable, Equatable {
     case gptqV2 = "gptq_v2"
     /// AWQ, GEMM layout.
     case awq
+    /// bitsandbytes LLM.int8(): int8 rows with f32 absmax scales.
+    case bitsAndBytes = "bitsandbytes"
 
     /// `quant_method` in `quantization_config`.
-    public var quantMethod: String { self == .awq ? "awq" : "gptq" }
+    public var quantMethod: String {
+        switch self {
+        case .gptq, .gptqV2: return "gptq"
+        case .awq: return "awq"
+        case .bitsAndBytes: return "bitsandbytes"
+        }
+    }
+
+    /// The `quantization_config` key listing the modules kept in floating point.
+    var notQuantizedKey: String {
+        switch self {
+        case .gptq, .gptqV2: return "dynamic"
+        case .awq: return "modules_to_not_convert"
+        case .bitsAndBytes: return "llm_int8_skip_modules"
+        }
+    }
+
+    /// The suffix of the tensor whose presence marks a module as quantized.
+    var quantizedMarker: String { self == .bitsAndBytes ? ".SCB" : ".qweight" }
+
+    /// The tensor suffixes a quantized module may have.
+    var moduleSuffixes: [String] {
+        self == .bitsAndBytes ? [".weight", ".SCB", ".weight_format"] : [".qweight", ".qzeros", ".scales", ".g_idx"]
+    }
 
     /// What is subtracted from a zero point before packing it (and added after unpacking).
     var zeroPointOffset: Int32 { self == .gptq ? 1 : 0 }
@@ -46,6 +77,9 @@ public struct HFQuantizationConfig: Sendable, Equatable {
     /// same in every block), written when some projections stay in floating point and the
     /// same ones do in every block: transformers/optimum read only this list, not `dynamic`.
     public var modulesInBlockToQuantize: [String]?
+    /// bitsandbytes' `llm_int8_threshold`: input columns in which some token's |x| reaches
+    /// it are multiplied in floating point at run time (0: none).
+    public var outlierThreshold: Float = 6
 
     /// A configuration from its parts.
     public init(format: HFQuantizedFormat, bits: Int, groupSize: Int, symmetric: Bool, descAct: Bool = false,
@@ -91,8 +125,25 @@ public struct HFQuantizationConfig: Sendable, Equatable {
             symmetric = false
             descAct = false
             if q["zero_point"]?.boolValue == false { throw fail("AWQ without zero points is not supported") }
+        case "bitsandbytes":
+            func flag(_ key: String) -> Bool { q[key]?.boolValue ?? q["_" + key]?.boolValue ?? false }
+            guard !flag("load_in_4bit") else {
+                throw fail("bitsandbytes 4-bit (NF4/FP4) checkpoints are not supported; 8-bit (load_in_8bit) are")
+            }
+            guard flag("load_in_8bit") else { throw fail("a bitsandbytes quantization_config without load_in_8bit") }
+            format = .bitsAndBytes
+            bits = 8
+            groupSize = -1
+            symmetric = true
+            descAct = false
+            let t = q["llm_int8_threshold"]?.doubleValue ?? 6
+            guard t.isFinite, t >= 0 else { throw fail("llm_int8_threshold \(t) is not a non-negative number") }
+            outlierThreshold = Float(t)
+            notQuantized = (q["llm_int8_skip_modules"]?.arrayValue ?? []).compactMap(\.stringValue)
+            modulesInBlockToQuantize = nil
+            return
         default:
-            throw fail("quant_method '\(method)' is not supported (gptq, awq)")
+            throw fail("quant_method '\(method)' is not supported (gptq, awq, bitsandbytes)")
         }
         guard let b = int("bits", "w_bit") else { throw fail("quantization_config has no bits") }
         guard GroupQuantizedMatrix.supportedBits.contains(b), format != .awq || b == 4 else {
@@ -122,6 +173,15 @@ public struct HFQuantizationConfig: Sendable, Equatable {
                  ("quant_method", .string("awq")), ("version", .string("gemm")), ("zero_point", .bool(true))]
         case .gptq, .gptqV2:
             m = gptqMembers(quantizer: quantizer)
+        case .bitsAndBytes:
+            // transformers' BitsAndBytesConfig.to_dict(); the head stays in floating point.
+            let skip: JSONValue = notQuantized.isEmpty ? .null : .array((notQuantized + ["lm_head"]).map { .string($0) })
+            m = [("_load_in_4bit", .bool(false)), ("_load_in_8bit", .bool(true)),
+                 ("bnb_4bit_compute_dtype", .string("float32")), ("bnb_4bit_quant_storage", .string("uint8")),
+                 ("bnb_4bit_quant_type", .string("fp4")), ("bnb_4bit_use_double_quant", .bool(false)),
+                 ("llm_int8_enable_fp32_cpu_offload", .bool(false)), ("llm_int8_has_fp16_weight", .bool(false)),
+                 ("llm_int8_skip_modules", skip), ("llm_int8_threshold", .float(outlierThreshold)),
+                 ("load_in_4bit", .bool(false)), ("load_in_8bit", .bool(true)), ("quant_method", .string("bitsandbytes"))]
         }
         return .object(m.map { JSONMember(key: $0.0, value: $0.1) })
     }

@@ -175,4 +175,16 @@ enum HFQuantizedPacking {
         }
         return out
     }
+
+    /// bitsandbytes: the scale of a row whose stored `SCB` (max |w|) is `absmax`.
+    static func scale(absmax: Float) -> Float { absmax / 127 }
+
+    /// bitsandbytes: the `SCB` to store for a row of scale `scale`, chosen so that
+    /// `scale(absmax:)` gives `scale` back exactly (the product rounds to a neighbour of
+    /// the one value that does, when it is not that value itself).
+    static func absmax(scale: Float) -> Float {
+        let a = scale * 127
+        for candidate in [a, a.nextUp, a.nextDown] where Self.scale(absmax: candidate) == scale { return candidate }
+        return a
+    }
 }

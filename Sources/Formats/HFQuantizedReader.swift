@@ -99,11 +99,58 @@ public final class HFQuantizedCheckpoint: @unchecked Sendable {
         guard let shape = projectionShape(gguf), let hf = HFLlamaNames.module(gguf: gguf) else {
             throw HFQuantizedError.invalidCheckpoint(path: path, reason: "\(gguf) is not a projection of this model")
         }
-        guard weights.contains(hf + ".qweight") else { return nil }
+        guard weights.contains(hf + config.format.quantizedMarker) else { return nil }
         let m = try read(module: hf, rows: shape[0], columns: shape[1])
         guard let heads = permutedHeads(gguf) else { return m }
         let p = RowPermutation(rows: m.rows, heads: heads)
         return m.permutingRows(p.sourceRow)
+    }
+
+    /// A bitsandbytes 8-bit module (`weight` I8, `SCB` F32, optional `weight_format` 0) as a
+    /// matrix in Hugging Face row order.
+    private func readInt8(module: String, rows: Int, columns: Int) throws -> GroupQuantizedMatrix {
+        func info(_ suffix: String, _ dtype: DType, _ shape: [Int]) throws -> (SafeTensorInfo, SafeTensorsFile) {
+            let name = module + suffix
+            guard weights.contains(name) else {
+                throw HFQuantizedError.invalidCheckpoint(path: (try? weights.file(containing: module + ".SCB").path) ?? path,
+                                                         reason: "missing tensor \(name) (\(module) has an SCB)")
+            }
+            let file = try weights.file(containing: name), i = try weights.info(name)
+            guard i.dtype == dtype else {
+                throw HFQuantizedError.invalidCheckpoint(path: file.path, reason: "tensor \(name) has dtype \(i.dtype.rawValue), expected \(dtype.rawValue)")
+            }
+            guard i.shape == shape else {
+                throw HFQuantizedError.invalidCheckpoint(path: file.path, reason: "tensor \(name) has shape \(i.shape), expected \(shape)")
+            }
+            return (i, file)
+        }
+        if weights.contains(module + ".weight_format") {
+            let (i, file) = try info(".weight_format", .u8, [])
+            let format = file.data(for: i).first ?? 0
+            guard format == 0 else {
+                throw HFQuantizedError.invalidCheckpoint(path: file.path, reason: "tensor \(module).weight_format is \(format); only 0 (row-major) is supported")
+            }
+        }
+        let (wi, wfile) = try info(".weight", .i8, [rows, columns])
+        let (si, sfile) = try info(".SCB", .f32, [rows])
+        let raw = wfile.data(for: wi)
+        guard raw.count == rows * columns else {
+            throw HFQuantizedError.invalidCheckpoint(path: wfile.path, reason: "tensor \(module).weight holds \(raw.count) bytes")
+        }
+        if let i = raw.firstIndex(of: 0x80) {
+            throw HFQuantizedError.invalidCheckpoint(path: wfile.path, reason: "tensor \(module).weight holds −128 at row \(i / columns) (bitsandbytes rows use −127…127)")
+        }
+        let absmax = SafeTensorsConversion.floats(sfile.data(for: si), dtype: .f32, count: rows)
+        if let r = absmax.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+            throw HFQuantizedError.invalidCheckpoint(path: sfile.path, reason: "tensor \(module).SCB row \(r) is \(absmax[r])")
+        }
+        do {
+            return try GroupQuantizedMatrix(rows: rows, columns: columns, bits: 8, groupSize: columns,
+                                            codes: raw.map { $0 &+ 128 }, scales: absmax.map(HFQuantizedPacking.scale(absmax:)),
+                                            zeroPoints: [Int32](repeating: 128, count: rows), groupIndex: nil, symmetric: true)
+        } catch {
+            throw HFQuantizedError.invalidCheckpoint(path: wfile.path, reason: "module \(module): \(error)")
+        }
     }
 
     /// A module's tensors as a matrix in Hugging Face row order.
@@ -126,6 +173,7 @@ public final class HFQuantizedCheckpoint: @unchecked Sendable {
             let raw = try weights.data(for: name)
             return (0..<info.elementCount).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
         }
+        if c.format == .bitsAndBytes { return try readInt8(module: module, rows: rows, columns: columns) }
         if c.format == .awq {
             guard rows % 8 == 0 else { throw fail(module + ".qweight", "cannot hold \(rows) output rows (not a multiple of 8)") }
         } else {
@@ -147,6 +195,8 @@ public final class HFQuantizedCheckpoint: @unchecked Sendable {
             let qzeros = try int32s(".qzeros", [groups, rows / 32 * bits])!
             stored = HFQuantizedPacking.gptqStoredZeros(qzeros, rows: rows, groups: groups, bits: bits)
             groupIndex = try int32s(".g_idx", [columns], required: false)
+        case .bitsAndBytes:
+            return try readInt8(module: module, rows: rows, columns: columns)
         }
         let offset = c.format.zeroPointOffset
         let zeros = stored.map { $0 + offset }
@@ -222,8 +272,8 @@ extension HFQuantizedCheckpoint {
         }
         func projection(_ gguf: String) throws {
             let shape = projectionShape(gguf)!, hf = HFLlamaNames.module(gguf: gguf)!
-            guard weights.contains(hf + ".qweight") else { return try float(gguf, shape) }
-            for suffix in [".qweight", ".qzeros", ".scales", ".g_idx"] where weights.contains(hf + suffix) { used.insert(hf + suffix) }
+            guard weights.contains(hf + config.format.quantizedMarker) else { return try float(gguf, shape) }
+            for suffix in config.format.moduleSuffixes where weights.contains(hf + suffix) { used.insert(hf + suffix) }
             // A zero bias (AutoGPTQ writes one for every module) is accepted and left out.
             if weights.contains(hf + ".bias") && !gguf.contains(".attn_q.") && !gguf.contains(".attn_k.") && !gguf.contains(".attn_v.") {
                 let info = try weights.info(hf + ".bias")

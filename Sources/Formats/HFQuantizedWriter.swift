@@ -44,6 +44,8 @@ public struct HFQuantizedWriter {
     public var floatType: DType
     /// Written as `meta.quantizer` in GPTQ configs.
     public var quantizer: String
+    /// bitsandbytes folders: the `llm_int8_threshold` written (LLM.int8()'s default 6).
+    public var outlierThreshold: Float = 6
 
     /// A writer for `format`.
     public init(format: HFQuantizedFormat, floatType: DType = .f16, quantizer: String = "swiftquant") {
@@ -152,14 +154,15 @@ public struct HFQuantizedWriter {
             let format = writer.format
             let source = replacement ?? self.source
             var config = try HFQuantizedWriter.sharedConfig(Array(facts.values), format: format)
+            config.outlierThreshold = writer.outlierThreshold
             guard !facts.isEmpty else { throw HFQuantizedError.cannotExport(reason: "no quantized layers given") }
             var notes: [String] = []
             let linearNames = model.blockLinearNames
             config.notQuantized = linearNames.filter { facts[$0] == nil }.compactMap(HFLlamaNames.module(gguf:))
             if !config.notQuantized.isEmpty {
                 notes.append("\(config.notQuantized.count) of \(linearNames.count) block projections are not quantized "
-                    + "(listed in quantization_config\(format == .awq ? ".modules_to_not_convert" : ".dynamic"))")
-                if format != .awq {
+                    + "(listed in quantization_config.\(format.notQuantizedKey))")
+                if format == .gptq || format == .gptqV2 {
                     // transformers/optimum read only modules_in_block_to_quantize, one list for every block.
                     let kinds = HFLlamaNames.linears.filter { kind in linearNames.contains { $0.hasSuffix(".\(kind).weight") } }
                     let perBlock = (0..<model.layerCount).map { l in kinds.filter { facts["blk.\(l).\($0).weight"] != nil } }
@@ -193,7 +196,7 @@ public struct HFQuantizedWriter {
             let configJSON = try model.configJSON(quantization: config.json(quantizer: writer.quantizer), torchDType: writer.torchDType)
             try HFQuantizedWriter.writeText(configJSON.text(indent: 2), to: folder + "/config.json")
             files.append("config.json")
-            if format != .awq {
+            if format == .gptq || format == .gptqV2 {
                 try HFQuantizedWriter.writeText(config.quantizeConfigJSON(quantizer: writer.quantizer).text(indent: 2),
                                                 to: folder + "/quantize_config.json")
                 files.append("quantize_config.json")
@@ -208,18 +211,20 @@ public struct HFQuantizedWriter {
 
     /// Writes the dequantized weights of `layers` (what a reader of the folder computes) as
     /// an F32 safetensors file under the Hugging Face names and row order
-    /// (`model.layers.3.self_attn.q_proj.weight`), scales rounded to f16 as the folder
-    /// stores them: the reference the `scripts/check_*_checkpoint.py` scripts compare with.
+    /// (`model.layers.3.self_attn.q_proj.weight`), scales as `format` stores them (f16 for
+    /// GPTQ and AWQ, f32 for bitsandbytes): the reference the `scripts/check_*_checkpoint.py`
+    /// scripts compare with.
     /// - Throws: `HFQuantizedError`, `SafeTensorsError`.
     public static func writeDequantizedReference(source: QuantizationSource, layers: [String: GroupQuantizedMatrix],
-                                                 to path: String) throws {
+                                                 format: HFQuantizedFormat = .gptq, to path: String) throws {
         let model = try HFExportModel(source: source)
         var writer = SafeTensorsWriter(metadata: ["format": "pt"], order: .reference)
         for name in layers.keys.sorted() {
             guard let hf = HFLlamaNames.hf(gguf: name) else {
                 throw HFQuantizedError.cannotExport(reason: "layer \(name) is not a tensor of a Llama-family model")
             }
-            let m = model.toHF(layers[name]!, tensor: name).scalesRoundedToHalf()
+            var m = model.toHF(layers[name]!, tensor: name)
+            if format != .bitsAndBytes { m = m.scalesRoundedToHalf() }
             try writer.add(hf, shape: [m.rows, m.columns], floats: m.dequantized())
         }
         try writer.write(to: path)
@@ -260,6 +265,10 @@ public struct HFQuantizedWriter {
             guard rows % 32 == 0, columns % 32 == 0 else {
                 throw fail("layer \(name) is \(rows)×\(columns); GPTQ packing needs both multiples of 32")
             }
+        case .bitsAndBytes:
+            guard bits == 8, groupSize >= columns else {
+                throw fail("layer \(name) has \(bits) bits in groups of \(groupSize); bitsandbytes 8-bit stores one int8 scale per row")
+            }
         }
     }
 
@@ -299,6 +308,14 @@ public struct HFQuantizedWriter {
                 throw fail("layer \(name) has zero point 0 (row \(i / m.groups), group \(i % m.groups)), which GPTQ checkpoint "
                     + "format v1 stores as zero − 1 and cannot hold; write format gptq_v2, or quantize with zero points ≥ 1")
             }
+        case .bitsAndBytes:
+            guard m.symmetric, m.hasIdentityGrouping else { throw fail("layer \(name) is not symmetric int8 per row, which bitsandbytes stores") }
+            if let i = m.codes.firstIndex(of: 0) {
+                throw fail("layer \(name) has code −128 (row \(i / m.columns)); bitsandbytes int8 rows use −127…127")
+            }
+            if let i = m.scales.firstIndex(where: { $0 < 0 || !$0.isFinite }) {
+                throw fail("layer \(name): row \(i) has scale \(m.scales[i])")
+            }
         }
         return LayerFacts(name: name, bits: m.bits, groupSize: m.groupSize < m.columns ? m.groupSize : nil,
                           columns: m.columns, symmetric: m.symmetric, actOrder: !m.hasIdentityGrouping)
@@ -336,6 +353,14 @@ public struct HFQuantizedWriter {
             try writer.add(module + ".qzeros", dtype: .i32, shape: [g, m.rows / 32 * m.bits],
                            bytes: Self.bytes(HFQuantizedPacking.gptqQZeros(m, offset: format.zeroPointOffset)))
             try writer.add(module + ".g_idx", dtype: .i32, shape: [m.columns], bytes: Self.bytes(m.groupIndex))
+        case .bitsAndBytes:
+            try writer.add(module + ".weight", dtype: .i8, shape: [m.rows, m.columns], bytes: m.codes.map { $0 &- 128 })
+            var scb: [UInt8] = []
+            scb.reserveCapacity(4 * m.rows)
+            for s in m.scales { withUnsafeBytes(of: HFQuantizedPacking.absmax(scale: s).bitPattern.littleEndian) { scb += $0 } }
+            try writer.add(module + ".SCB", dtype: .f32, shape: [m.rows], bytes: scb)
+            try writer.add(module + ".weight_format", dtype: .u8, shape: [], bytes: [0])
+            return
         }
         try writer.add(module + ".scales", shape: [g, m.rows], floats: scales, as: .f16)
     }

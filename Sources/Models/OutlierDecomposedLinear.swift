@@ -83,24 +83,89 @@ public struct OutlierDecomposedLinear: Linear, SizedLinear, @unchecked Sendable 
     /// Computes `[rows, outFeatures]` into `y` from `x` (`[rows, inFeatures]`): the int8
     /// product of the ordinary columns, then the f32 product of the outlier columns added.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        outlierWeight.withUnsafeBufferPointer { w in
+            Self.decomposedForward(x, rows: rows, columns: outlierColumns, int8Part: int8Part, outlierWeight: w.baseAddress, into: y)
+        }
+    }
+
+    /// `y = x[:, O] · Wo ᵀ + int8Part(x with O zeroed)`, O = `columns` (ascending, may be
+    /// empty), Wo = `outlierWeight` (`[int8Part.outFeatures, columns.count]` row-major).
+    static func decomposedForward(_ x: UnsafePointer<Float>, rows: Int, columns: [Int], int8Part: W8A8Linear,
+                                  outlierWeight: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
         guard rows > 0 else { return }
-        let k = inFeatures, c = outlierColumns.count
-        guard c > 0 else { return int8Part.forward(x, rows: rows, into: y) }
+        let k = int8Part.inFeatures, c = columns.count
+        guard c > 0, let outlierWeight else { return int8Part.forward(x, rows: rows, into: y) }
         // x with the outlier columns zeroed, and those columns gathered, in one scratch.
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * (k + c))
         defer { scratch.deallocate() }
         let rest = scratch, outliers = scratch + rows * k
         rest.update(from: x, count: rows * k)
         for r in 0..<rows {
-            for (i, col) in outlierColumns.enumerated() {
+            for (i, col) in columns.enumerated() {
                 outliers[r * c + i] = rest[r * k + col]
                 rest[r * k + col] = 0
             }
         }
         int8Part.forward(rest, rows: rows, into: y)
-        outlierWeight.withUnsafeBufferPointer { w in
-            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: c, outliers, lda: c, w.baseAddress!, ldb: c,
-                      beta: 1, y, ldc: outFeatures)
+        BLAS.gemm(transposeB: true, m: rows, n: int8Part.outFeatures, k: c, outliers, lda: c, outlierWeight, ldb: c,
+                  beta: 1, y, ldc: int8Part.outFeatures)
+    }
+}
+
+/// LLM.int8() as bitsandbytes runs a stored 8-bit layer: the weights are int8 rows with
+/// one scale each (vector-wise, `W ≈ q · s`), and the outlier columns are found anew in
+/// every batch — the input columns in which some row has |x| ≥ `threshold`. Those columns
+/// are multiplied in f32 with the dequantized weight columns; the rest go through the
+/// dynamic per-token W8A8 product. Unlike `OutlierDecomposedLinear` (columns fixed from
+/// calibration, exact f32 weights for them) nothing but the int8 rows and their scales is
+/// needed, which is all a bitsandbytes checkpoint holds.
+public struct LLMInt8Linear: Linear, SizedLinear, @unchecked Sendable {
+    /// Input width.
+    public var inFeatures: Int { int8Part.inFeatures }
+    /// Output width.
+    public var outFeatures: Int { int8Part.outFeatures }
+    /// |x| at or above which a column is an outlier (0: never).
+    public let threshold: Float
+    /// The int8 rows, dynamic per-token activations.
+    public let int8Part: W8A8Linear
+    private let codes: [Int8]
+
+    /// A layer over int8 rows (`outFeatures × inFeatures`, values in −127…127) and their
+    /// scales (`W ≈ q · scale`).
+    public init(quantizedWeight: [Int8], scales: [Float], outFeatures: Int, inFeatures: Int, threshold: Float = 6) {
+        int8Part = W8A8Linear(quantizedWeight: quantizedWeight, scales: scales, outFeatures: outFeatures,
+                              inFeatures: inFeatures, activations: .dynamicPerToken)
+        codes = quantizedWeight
+        self.threshold = threshold
+    }
+
+    /// Bytes of the int8 rows and scales as stored in a checkpoint.
+    public var storageBytes: Int { inFeatures * outFeatures + 4 * outFeatures }
+
+    /// The input columns of `x` (`rows × inFeatures`) with some |x| ≥ `threshold`, ascending.
+    public func outlierColumns(_ x: UnsafePointer<Float>, rows: Int) -> [Int] {
+        guard threshold > 0 else { return [] }
+        var hit = [Bool](repeating: false, count: inFeatures)
+        for r in 0..<rows {
+            let row = x + r * inFeatures
+            for c in 0..<inFeatures where abs(row[c]) >= threshold { hit[c] = true }
+        }
+        return hit.indices.filter { hit[$0] }
+    }
+
+    /// Computes `[rows, outFeatures]` into `y` from `x` (`[rows, inFeatures]`).
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let columns = outlierColumns(x, rows: rows)
+        guard !columns.isEmpty else { return int8Part.forward(x, rows: rows, into: y) }
+        let n = outFeatures, k = inFeatures, c = columns.count
+        var weight = [Float](repeating: 0, count: n * c)
+        for j in 0..<n {
+            let s = int8Part.weightScales[j]
+            for (i, col) in columns.enumerated() { weight[j * c + i] = Float(codes[j * k + col]) * s }
+        }
+        weight.withUnsafeBufferPointer { w in
+            OutlierDecomposedLinear.decomposedForward(x, rows: rows, columns: columns, int8Part: int8Part,
+                                                      outlierWeight: w.baseAddress, into: y)
         }
     }
 }

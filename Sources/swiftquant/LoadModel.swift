@@ -13,7 +13,8 @@ struct LoadedModel {
 
     /// Loads a model for inference. A GGUF file by default computes on its quantized blocks
     /// (`.native`), or with every weight decoded to f32 (`.f32`); a Hugging Face Llama-family
-    /// folder runs on its float weights (a GPTQ/AWQ folder on its weights dequantized to f32).
+    /// folder runs on its float weights (a GPTQ/AWQ folder on its weights dequantized to f32,
+    /// a bitsandbytes 8-bit folder as LLM.int8() on its int8 rows, or dequantized with `.f32`).
     init(path: String, weights: WeightMode = .native) throws {
         let start = Date()
         let ckpt = try Checkpoint(path: path)
@@ -24,6 +25,7 @@ struct LoadedModel {
         } else {
             let source = try QuantizationSource(anyHuggingFace: path)
             model = try LlamaLoader.load(source: source)
+            if weights == .native { try model.runStoredInt8Layers(of: source) }
             tokenizer = try BPETokenizer(source: source)
             chatTemplate = source["tokenizer.chat_template"]?.stringValue
         }

@@ -41,6 +41,12 @@ struct Quantize: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        if gptq.method == .llmInt8 {
+            if type != nil { throw ValidationError("--method llm-int8 writes a bitsandbytes 8-bit Hugging Face folder, not a GGUF: drop --type") }
+            if let scheme, scheme != "int8-sym-channel" { throw ValidationError("--method llm-int8 stores int8-sym-channel, not --scheme \(scheme)") }
+            if let format, format != HFQuantizedFormat.bitsAndBytes.rawValue { throw ValidationError("--method llm-int8 writes --format bitsandbytes") }
+            return
+        }
         if type == nil && scheme == nil { throw ValidationError("give --type (a GGUF mix) or, with --method gptq, --scheme") }
         if type != nil && scheme != nil { throw ValidationError("give either --type (GGUF output) or --scheme (Hugging Face GPTQ folder), not both") }
         if scheme != nil && ![.gptq, .awq].contains(gptq.method) {
@@ -50,6 +56,15 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         compute.apply()
+        if gptq.method == .llmInt8 {
+            guard let output else { throw ValidationError("give an output folder") }
+            let source = try Self.openSource(input)
+            if !allowRequantize, let q = source.tensors.first(where: { $0.type.isQuantized && $0.shape.count >= 2 }) {
+                throw QuantizeError.alreadyQuantized(path: source.path, tensor: q.name, type: q.type.rawValue)
+            }
+            return try ExportHF.export(input: input, output: output, format: .bitsAndBytes, scheme: ExportHF.Scheme("int8-sym-channel"),
+                                       floatType: .f16, outlierThreshold: gptq.outlierThreshold, quiet: compute.quiet)
+        }
         if let scheme {
             guard let output else { throw ValidationError("give an output folder") }
             return try gptq.writeHuggingFaceFolder(input: input, output: output, scheme: scheme, format: format,

@@ -20,8 +20,8 @@ enum QuantizeMethod: String, ExpressibleByArgument, CaseIterable {
     /// into the norms and producers, then each GGUF type's own encoder (Q8_0: llama.cpp's
     /// int8-weight × int8-activation path); `fakequant` with W8A8 schemes.
     case smoothquant
-    /// LLM.int8(): vector-wise int8 with the outlier input columns in f32 — a runtime
-    /// decomposition (`fakequant`, `bench --w8a8 outliers`); no file layout holds it.
+    /// LLM.int8(): vector-wise int8 rows written as a bitsandbytes 8-bit Hugging Face folder
+    /// (transformers' `load_in_8bit`); the outlier columns are chosen at run time.
     case llmInt8 = "llm-int8"
 }
 
@@ -29,7 +29,7 @@ extension CalibrationForward: ExpressibleByArgument {}
 
 /// `quantize`'s options for calibrated methods.
 struct GPTQOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "rtn (default), gptq, awq or smoothquant (--type only).") var method: QuantizeMethod = .rtn
+    @Option(name: .long, help: "rtn (default), gptq, awq, smoothquant (--type only) or llm-int8 (a bitsandbytes 8-bit folder).") var method: QuantizeMethod = .rtn
     @Option(name: .long, help: "Calibration text (default: wikitext-2 valid.txt beside the repository).")
     var calibration: String = "../shared/data/wikitext-2/valid.txt"
     @Option(name: .long, help: "Calibration windows.") var nsamples: Int = 128
@@ -45,14 +45,14 @@ struct GPTQOptionsGroup: ParsableArguments {
 
     @Option(name: .long, help: "SmoothQuant migration strength α in 0…1, or `auto` (searched per block and fold point).")
     var alpha: String = "0.5"
+    @Option(name: .customLong("outlier-threshold"), help: "llm-int8: llm_int8_threshold written to the folder's config.")
+    var outlierThreshold: Float = 6
 
     func validate() throws {
-        if method == .llmInt8 {
-            throw ValidationError("--method llm-int8 is a runtime decomposition (int8 weights with f32 outlier columns chosen from activations) that no GGUF or Hugging Face layout written here holds: measure it with `swiftquant fakequant MODEL --scheme w8a8-dynamic --method llm-int8` or `swiftquant bench MODEL --w8a8 outliers`")
-        }
         if alpha != "auto" { guard let a = Float(alpha), (0...1).contains(a) else { throw ValidationError("--alpha takes a number in 0…1 or `auto`") } }
         guard nsamples >= 1, seqlen >= 8 else { throw ValidationError("--nsamples must be ≥ 1 and --seqlen ≥ 8") }
         guard damp > 0, damp.isFinite else { throw ValidationError("--damp must be positive") }
+        guard outlierThreshold >= 0, outlierThreshold.isFinite else { throw ValidationError("--outlier-threshold must be ≥ 0") }
     }
 
     var options: GPTQOptions { GPTQOptions(damp: damp, actOrder: actOrder, staticGroups: staticGroups) }

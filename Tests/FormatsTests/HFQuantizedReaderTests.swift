@@ -132,8 +132,10 @@ import Tensors
         #expect(marlin == "config.json: GPTQ checkpoint_format 'marlin' is not supported (gptq, gptq_v2)")
         let bits = try configError { $0.replacingOccurrences(of: "\"bits\": 4", with: "\"bits\": 5") }
         #expect(bits == "config.json: 5 bits are not supported (GPTQ: 2, 3, 4, 8)")
-        let method = try configError { $0.replacingOccurrences(of: "\"quant_method\": \"gptq\"", with: "\"quant_method\": \"bitsandbytes\"") }
-        #expect(method == "config.json: quant_method 'bitsandbytes' is not supported (gptq, awq)")
+        let method = try configError { $0.replacingOccurrences(of: "\"quant_method\": \"gptq\"", with: "\"quant_method\": \"hqq\"") }
+        #expect(method == "config.json: quant_method 'hqq' is not supported (gptq, awq, bitsandbytes)")
+        let bnb = try configError { $0.replacingOccurrences(of: "\"quant_method\": \"gptq\"", with: "\"quant_method\": \"bitsandbytes\"") }
+        #expect(bnb == "config.json: a bitsandbytes quantization_config without load_in_8bit")
         // A different declared bit width makes every packed shape wrong: named, not misread.
         let eight = try configError { $0.replacingOccurrences(of: "\"bits\": 4", with: "\"bits\": 8") }
         #expect(eight?.contains("has shape [8, 64], expected [16, 64] for gptq 8-bit") == true, "\(eight ?? "")")

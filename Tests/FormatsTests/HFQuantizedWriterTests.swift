@@ -337,3 +337,134 @@ enum TinyHFSource {
         }
     }
 }
+
+/// bitsandbytes 8-bit (LLM.int8()) folders.
+@Suite struct HFBitsAndBytesTests {
+    /// Every block projection as random int8 rows (codes 1…255 around 128) with positive
+    /// scales of the form max|w| / 127 (what the file stores is max|w|).
+    static func layers(seed: UInt64 = 5) throws -> [String: GroupQuantizedMatrix] {
+        var rng = HFQuantizedRandom(state: seed)
+        let source = TinyHFSource.make()
+        var out: [String: GroupQuantizedMatrix] = [:]
+        for name in HFQuantizedWriter.quantizableLayers(of: source) {
+            let shape = source.tensors.first { $0.name == name }!.shape
+            let codes = (0..<shape[0] * shape[1]).map { _ in UInt8(1 + rng.int(255)) }
+            let scales = (0..<shape[0]).map { _ in (0.1 + rng.float()) / 127 }
+            out[name] = try GroupQuantizedMatrix(rows: shape[0], columns: shape[1], bits: 8, groupSize: shape[1], codes: codes,
+                                                 scales: scales, zeroPoints: [Int32](repeating: 128, count: shape[0]), symmetric: true)
+        }
+        return out
+    }
+
+    @Test func writeThenReadGivesTheSameLayersAndThreshold() throws {
+        let layers = try Self.layers()
+        try TinyHFSource.withFolder { folder in
+            var writer = HFQuantizedWriter(format: .bitsAndBytes, floatType: .f32)
+            writer.outlierThreshold = 4.5
+            let summary = try writer.write(source: TinyHFSource.make(), layers: layers, to: folder)
+            #expect(summary.files == ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"])
+            let checkpoint = try HFQuantizedCheckpoint(folder: folder)
+            #expect(checkpoint.config.format == .bitsAndBytes && checkpoint.config.bits == 8 && checkpoint.config.groupSize == -1)
+            #expect(checkpoint.config.outlierThreshold == 4.5)
+            let back = try checkpoint.layers()
+            #expect(back.keys.sorted() == layers.keys.sorted())
+            for (name, m) in layers { #expect(back[name] == m, "\(name)") }
+            // The layout transformers saves: int8 weight, f32 SCB = 127 · scale, uint8 weight_format 0.
+            let file = try SafeTensorsFile(path: folder + "/model.safetensors")
+            let w = try file.info("model.layers.1.mlp.down_proj.weight")
+            #expect(w.dtype == .i8 && w.shape == [64, 128])
+            let scb = try file.info("model.layers.1.mlp.down_proj.SCB")
+            #expect(scb.dtype == .f32 && scb.shape == [64])
+            let absmax = SafeTensorsConversion.floats(file.data(for: scb), dtype: .f32, count: 64)
+            let m = layers["blk.1.ffn_down.weight"]!
+            for r in 0..<64 { #expect(absmax[r] / 127 == m.scales[r]) }
+            let format = try file.info("model.layers.1.mlp.down_proj.weight_format")
+            #expect(format.dtype == .u8 && format.shape == [] && Array(file.data(for: format)) == [0])
+            // The whole model as a source: int8 rows dequantized.
+            let loaded = try QuantizationSource(huggingFaceQuantized: folder)
+            let t = try #require(loaded.tensors.first { $0.name == "blk.0.ffn_up.weight" })
+            #expect(try t.decode() == layers["blk.0.ffn_up.weight"]!.dequantized())
+        }
+    }
+
+    @Test func anyScaleIsStoredToWithinOneUlp() {
+        var rng = HFQuantizedRandom(state: 9)
+        for _ in 0..<10_000 {
+            let s = 1e-4 + rng.float() / 10
+            let back = HFQuantizedPacking.scale(absmax: HFQuantizedPacking.absmax(scale: s))
+            #expect(abs(back - s) <= s.ulp)
+        }
+    }
+
+    @Test func configIsTransformersBitsAndBytesConfig() throws {
+        try TinyHFSource.withFolder { folder in
+            try HFQuantizedWriter(format: .bitsAndBytes).write(source: TinyHFSource.make(), layers: Self.layers(), to: folder)
+            let data = try #require(FileManager.default.contents(atPath: folder + "/config.json"))
+            let q = try #require(try JSONValue.parse(Array(data), maxDepth: 64, allowDuplicateKeys: false)["quantization_config"])
+            #expect(q["quant_method"]?.stringValue == "bitsandbytes")
+            #expect(q["load_in_8bit"]?.boolValue == true && q["load_in_4bit"]?.boolValue == false)
+            #expect(q["llm_int8_threshold"]?.doubleValue == 6)
+            #expect(q["llm_int8_has_fp16_weight"]?.boolValue == false)
+            #expect(!FileManager.default.fileExists(atPath: folder + "/quantize_config.json"))
+        }
+    }
+
+    @Test func layersBitsAndBytesCannotHoldAreRefused() throws {
+        let base = try Self.layers()
+        var low = base
+        low["blk.0.attn_q.weight"]!.codes[3] = 0  // −128
+        #expect(throws: HFQuantizedError.self) {
+            try TinyHFSource.withFolder { try HFQuantizedWriter(format: .bitsAndBytes).write(source: TinyHFSource.make(), layers: low, to: $0) }
+        }
+        let grouped = try TinyHFSource.layers(bits: 8, groupSize: 32, actOrder: false, symmetric: true)
+        #expect(throws: HFQuantizedError.self) {
+            try TinyHFSource.withFolder { try HFQuantizedWriter(format: .bitsAndBytes).write(source: TinyHFSource.make(), layers: grouped, to: $0) }
+        }
+    }
+
+    /// Rewrites one tensor of a written folder's model.safetensors.
+    static func corrupt(_ folder: String, _ tensor: String, dtype: DType? = nil, shape: [Int]? = nil,
+                        bytes: ([UInt8]) -> [UInt8] = { $0 }) throws {
+        let path = folder + "/model.safetensors"
+        let file = try SafeTensorsFile(path: path)
+        var writer = SafeTensorsWriter(metadata: file.metadata)
+        for t in file.tensors {
+            if t.name == tensor {
+                let info = try file.info(t.name)
+                try writer.add(t.name, dtype: dtype ?? info.dtype, shape: shape ?? info.shape, bytes: bytes(Array(file.data(for: info))))
+            } else {
+                try writer.add(t.name, from: file)
+            }
+        }
+        try writer.write(to: path)
+    }
+
+    @Test func corruptModulesAreRejectedNamingFileAndTensor() throws {
+        let module = "model.layers.0.self_attn.v_proj"
+        let cases: [(String, DType?, [Int]?, ([UInt8]) -> [UInt8], String)] = [
+            (module + ".weight", nil, nil, { var b = $0; b[7] = 0x80; return b }, "−128"),
+            (module + ".SCB", nil, nil, { var b = $0; b[3] = 0xBF; return b }, "SCB row 0"),
+            (module + ".weight_format", nil, nil, { _ in [1] }, "weight_format is 1"),
+            (module + ".SCB", .i32, nil, { $0 }, "dtype I32"),
+        ]
+        for (tensor, dtype, shape, edit, fragment) in cases {
+            try TinyHFSource.withFolder { folder in
+                try HFQuantizedWriter(format: .bitsAndBytes).write(source: TinyHFSource.make(), layers: Self.layers(), to: folder)
+                try Self.corrupt(folder, tensor, dtype: dtype, shape: shape, bytes: edit)
+                let checkpoint = try HFQuantizedCheckpoint(folder: folder)
+                do {
+                    _ = try checkpoint.layer("blk.0.attn_v.weight")
+                    Issue.record("no error for \(fragment)")
+                } catch let error as HFQuantizedError {
+                    #expect("\(error)".contains(fragment) && "\(error)".contains("model.safetensors"), "\(error)")
+                }
+            }
+        }
+    }
+
+    @Test func fourBitBitsAndBytesConfigsAreRefused() throws {
+        let q = try JSONValue.parse(Array(#"{"quant_method":"bitsandbytes","load_in_4bit":true,"bnb_4bit_quant_type":"nf4"}"#.utf8),
+                                    maxDepth: 8, allowDuplicateKeys: false)
+        #expect { try HFQuantizationConfig(json: q, path: "x/config.json") } throws: { "\($0)".contains("4-bit") }
+    }
+}
