@@ -222,3 +222,45 @@ func w8a8LinearIsWithinTheQuantizationBoundOfDense(_ isStatic: Bool) {
         }
     }
 }
+
+/// LLM.int8() over stored int8 rows: the outlier columns are found in each batch (|x| ≥
+/// threshold in any row), multiplied in f32 with the dequantized int8 columns, and the
+/// rest goes through the int8 product. Without outliers (or with threshold 0) it is the
+/// plain W8A8 layer over the same rows, bit for bit.
+@Test func llmInt8FindsOutliersPerBatchAndUsesTheStoredRows() {
+    let out = 96, inF = 256, rows = 12
+    let (dense, _) = randomDense(out: out, in: inF, bias: false, seed: 913)
+    let w8a8 = W8A8Linear(dense)
+    let q = (0..<out).flatMap { w8a8.quantizedWeightRow($0) }
+    let layer = LLMInt8Linear(quantizedWeight: q, scales: w8a8.weightScales, outFeatures: out, inFeatures: inF, threshold: 6)
+    let off = LLMInt8Linear(quantizedWeight: q, scales: w8a8.weightScales, outFeatures: out, inFeatures: inF, threshold: 0)
+    #expect(layer.storageBytes == out * inF + 4 * out)
+    var rng = SplitMix64(seed: 914)
+    var x = (0..<rows * inF).map { _ in gaussian(&rng, sigma: 0.5) }
+    for i in x.indices { x[i] = max(-5.9, min(5.9, x[i])) }
+    // No column reaches the threshold: the plain int8 product.
+    #expect(bits(forward(layer, x, rows: rows)) == bits(forward(w8a8, x, rows: rows)))
+    // Two columns reach it in one row each (≥, as bitsandbytes compares).
+    x[3 * inF + 17] = 6
+    x[9 * inF + 200] = -40
+    let found = x.withUnsafeBufferPointer { layer.outlierColumns($0.baseAddress!, rows: rows) }
+    #expect(found == [17, 200])
+    let got = forward(layer, x, rows: rows)
+    #expect(bits(forward(off, x, rows: rows)) == bits(forward(w8a8, x, rows: rows)))
+    // The reference: int8 part with the columns zeroed, plus the f32 product of the columns
+    // with the dequantized stored weights.
+    var rest = x
+    for r in 0..<rows { for c in found { rest[r * inF + c] = 0 } }
+    var want = forward(w8a8, rest, rows: rows)
+    for r in 0..<rows {
+        for j in 0..<out {
+            var s: Float = 0
+            for c in found { s += x[r * inF + c] * (Float(q[j * inF + c]) * w8a8.weightScales[j]) }
+            want[r * out + j] += s
+        }
+    }
+    for i in want.indices { #expect(abs(got[i] - want[i]) <= 1e-5 * max(1, abs(want[i]))) }
+    // The outlier feature no longer costs the other features their resolution.
+    let exact = forward(dense, x, rows: rows)
+    #expect(relativeRMS(got, exact) * 3 < relativeRMS(forward(w8a8, x, rows: rows), exact))
+}

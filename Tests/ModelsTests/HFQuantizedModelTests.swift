@@ -102,4 +102,43 @@ import Tensors
     @Test func awqFolderLoadsAsTheFakeQuantizedModel() throws {
         try roundTrip(.awq, groupSize: 64, script: "scripts/check_awq_checkpoint.py")
     }
+
+    /// LLM.int8(): SmolLM2 as a bitsandbytes 8-bit folder loads back running LLMInt8Linear
+    /// on exactly the rows written (logits identical to the f32 model with the same layers
+    /// swapped in), stays close to f32, and the numpy check finds bitsandbytes' own rounding.
+    @Test func bitsAndBytesFolderRunsAsLLMInt8OnItsStoredRows() throws {
+        let file = try RealModel.open()
+        let source = QuantizationSource(gguf: file)
+        var layers: [String: GroupQuantizedMatrix] = [:]
+        for t in source.tensors where HFQuantizedWriter.quantizableLayers(of: source).contains(t.name) {
+            layers[t.name] = try LLMInt8Linear.quantizedMatrix(weights: t.decode(), rows: t.shape[0], columns: t.shape[1])
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftquant-bnb-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HFQuantizedWriter(format: .bitsAndBytes, floatType: .f32).write(source: source, layers: layers, to: folder)
+
+        let loaded = try LlamaLoader.load(huggingFaceQuantized: folder)
+        let int8Layers = loaded.linearNames.filter { loaded.linear(named: $0) is LLMInt8Linear }
+        #expect(int8Layers.count == 210)
+        let expected = try LlamaLoader.load(file)
+        for (name, m) in layers { _ = expected.replaceLinear(named: name, with: LLMInt8Linear(m, threshold: 6)) }
+        let tokens = try HFSmolLM2.tokens()
+        let got = HFSmolLM2.logits(loaded, tokens)
+        #expect(HFSmolLM2.maxDifference(got, HFSmolLM2.logits(expected, tokens)) == 0)
+        // Close to f32: the same next token at most positions.
+        let f32 = HFSmolLM2.logits(try LlamaLoader.load(file), tokens)
+        let vocab = got.count / tokens.count
+        func top(_ l: [Float], _ i: Int) -> Int { (0..<vocab).max { l[i * vocab + $0] < l[i * vocab + $1] }! }
+        let agree = (0..<tokens.count).filter { top(got, $0) == top(f32, $0) }.count
+        print("SmolLM2 bitsandbytes int8 folder (LLM.int8()): top-1 agreement with f32 \(agree)/\(tokens.count)")
+        #expect(agree * 10 >= tokens.count * 8)  // 18/20 measured; a misread row would scramble them
+
+        let reference = folder + "/reference.safetensors"
+        try HFQuantizedWriter.writeDequantizedReference(source: source, layers: layers, format: .bitsAndBytes, to: reference)
+        var arguments = ["scripts/check_bnb_checkpoint.py", folder, "--reference", reference]
+        if FileManager.default.fileExists(atPath: HFSmolLM2.folder + "/config.json") { arguments += ["--original", HFSmolLM2.folder] }
+        let (status, output) = try Self.python(arguments)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("210 modules checked, 0 failures"), "\(output)")
+    }
 }
