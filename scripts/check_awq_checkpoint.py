@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_check_common import (Checker, check_original, check_reference, check_transformers,  # noqa: E402
+from hf_check_common import (Checker, has_tensors, check_original, check_reference, check_transformers,  # noqa: E402
                              dequantize_all, load_folder)
 
 REVERSE_ORDER = np.array([0, 4, 1, 5, 2, 6, 3, 7])
@@ -61,14 +61,8 @@ def dequantize(t: dict, module: str, group: int, out_f: int, in_f: int, c: Check
     groups = in_f // group
     expect = {"qweight": ((in_f, out_f // 8), np.int32), "qzeros": ((groups, out_f // 8), np.int32),
               "scales": ((groups, out_f), np.float16)}
-    for suffix, (shape, dtype) in expect.items():
-        a = t.get(f"{module}.{suffix}")
-        if a is None:
-            c.fail(f"{module}.{suffix} missing")
-            return None
-        if a.shape != shape or a.dtype != dtype:
-            c.fail(f"{module}.{suffix} is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(shape)}")
-            return None
+    if not has_tensors(t, module, expect, c):
+        return None
     if f"{module}.g_idx" in t or f"{module}.weight" in t:
         c.fail(f"{module} has a g_idx or a weight beside its qweight")
     codes = unpack_awq(t[f"{module}.qweight"])                        # [in, out]

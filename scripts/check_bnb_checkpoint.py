@@ -35,21 +35,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_check_common import Checker, check_original, check_reference, dequantize_all, load_folder  # noqa: E402
+from hf_check_common import Checker, check_original, has_tensors, check_reference, dequantize_all, load_folder  # noqa: E402
 
 REL_ERROR_LIMIT = 0.02  # int8 rows; a transposed or misread weight is near 1.4
 
 
 def dequantize(t: dict, module: str, out_f: int, in_f: int, c: Checker):
     expect = {"weight": ((out_f, in_f), np.int8), "SCB": ((out_f,), np.float32)}
-    for suffix, (shape, dtype) in expect.items():
-        a = t.get(f"{module}.{suffix}")
-        if a is None:
-            c.fail(f"{module}.{suffix} missing")
-            return None
-        if a.shape != shape or a.dtype != dtype:
-            c.fail(f"{module}.{suffix} is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(shape)}")
-            return None
+    if not has_tensors(t, module, expect, c):
+        return None
     fmt = t.get(f"{module}.weight_format")
     if fmt is not None and (fmt.shape != () or fmt.dtype != np.uint8 or int(fmt) != 0):
         c.fail(f"{module}.weight_format is {fmt.dtype}{list(fmt.shape)} = {fmt}, expected uint8 scalar 0 (row)")

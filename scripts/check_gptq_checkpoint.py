@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_check_common import (Checker, check_original, check_reference, check_transformers,  # noqa: E402
+from hf_check_common import (Checker, has_tensors, check_original, check_reference, check_transformers,  # noqa: E402
                              dequantize_all, load_folder)
 
 # Largest relative RMS error of a dequantized weight against the original, by bits: a
@@ -66,14 +66,8 @@ def dequantize(t: dict, module: str, q: dict, out_f: int, in_f: int, c: Checker)
     groups = 1 if group == -1 else -(-in_f // group)
     expect = {"qweight": ((in_f // 32 * bits, out_f), np.int32), "qzeros": ((groups, out_f // 32 * bits), np.int32),
               "scales": ((groups, out_f), np.float16), "g_idx": ((in_f,), np.int32)}
-    for suffix, (shape, dtype) in expect.items():
-        a = t.get(f"{module}.{suffix}")
-        if a is None:
-            c.fail(f"{module}.{suffix} missing")
-            return None
-        if a.shape != shape or a.dtype != dtype:
-            c.fail(f"{module}.{suffix} is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(shape)}")
-            return None
+    if not has_tensors(t, module, expect, c):
+        return None
     if f"{module}.weight" in t:
         c.fail(f"{module} has both qweight and weight")
     codes = unpack_stream(t[f"{module}.qweight"].T, bits, in_f).T                 # [in, out]

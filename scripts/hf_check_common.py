@@ -48,6 +48,20 @@ def projection_shapes(config: dict) -> dict:
             "mlp.gate_proj": (inter, hidden), "mlp.up_proj": (inter, hidden), "mlp.down_proj": (hidden, inter)}
 
 
+def has_tensors(t: dict, module: str, expect: dict, c: Checker) -> bool:
+    """Whether every `<module>.<suffix>` of `expect` ({suffix: (shape, dtype)}) is present
+    with that shape and dtype; reports the first that is not."""
+    for suffix, (shape, dtype) in expect.items():
+        a = t.get(f"{module}.{suffix}")
+        if a is None:
+            c.fail(f"{module}.{suffix} missing")
+            return False
+        if a.shape != shape or a.dtype != dtype:
+            c.fail(f"{module}.{suffix} is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+            return False
+    return True
+
+
 def dequantize_all(config: dict, t: dict, dequantize, c: Checker, not_converted=None, marker="qweight") -> dict:
     """`dequantize(module, out_f, in_f)` for every quantized projection (one with a
     `<module>.<marker>` tensor), by HF weight name. With `not_converted` (AWQ's
