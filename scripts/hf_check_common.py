@@ -144,9 +144,11 @@ def check_original(original: Path, folder: Path, t: dict, weights: dict, limit: 
             c.ok(f"tokenizer.json encodes a sample like the original ({len(a)} ids)")
 
 
-def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -> None:
-    """Loads the folder with transformers (its GPTQ/AWQ kernels) and compares its logits
-    with a float model holding the numpy-dequantized weights."""
+def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker, int8_activations: bool = False) -> None:
+    """Loads the folder with transformers (its GPTQ/AWQ/bitsandbytes kernels) and compares
+    its logits with a float model holding the numpy-dequantized weights. With
+    `int8_activations` (LLM.int8(): the kernel also rounds the activations) only the top-1
+    agreement is held to a limit (all but 3 of 17 positions); the logit gap is reported."""
     try:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -185,7 +187,11 @@ def check_transformers(folder: Path, tensors: dict, weights: dict, c: Checker) -
     agree = int((a.argmax(-1) == b.argmax(-1)).sum())
     message = (f"transformers quantized kernel vs float model of the unpacked weights: max |Δ logit| {diff:.4g}, "
                f"top-1 agreement {agree}/{ids.shape[1]}")
-    if diff > 0.05 * float(b.abs().max()) or agree < ids.shape[1] - 1:
+    if int8_activations:
+        bad = agree < ids.shape[1] - 3
+    else:
+        bad = diff > 0.05 * float(b.abs().max()) or agree < ids.shape[1] - 1
+    if bad:
         c.fail(message)
     else:
         c.ok(message)

@@ -1,4 +1,7 @@
 #include "CKernels.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 int sq_cpu_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,3 +25,9 @@ int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n) {
 }
 
 size_t sq_fetch_add(size_t *counter, size_t v) { return __atomic_fetch_add(counter, v, __ATOMIC_RELAXED); }
+
+void sq_release_free_heap(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

@@ -138,6 +138,7 @@ public struct HFQuantizedWriter {
         ///   disagrees with the layers before it (bit width, group size); `SafeTensorsError`
         ///   when the temporary file cannot be written.
         public func add(layer name: String, _ m: GroupQuantizedMatrix) throws {
+            guard !finished else { throw HFQuantizedError.cannotExport(reason: "the folder \(folder) is already written") }
             guard facts[name] == nil else { throw HFQuantizedError.cannotExport(reason: "layer \(name) is given twice") }
             let f = try HFQuantizedWriter.layerFacts(m, name: name, model: model, format: writer.format)
             _ = try HFQuantizedWriter.sharedConfig(Array(facts.values) + [f], format: writer.format)
@@ -151,6 +152,7 @@ public struct HFQuantizedWriter {
         /// - Throws: `HFQuantizedError`, `SafeTensorsError`.
         @discardableResult
         public func finish(replacing replacement: QuantizationSource? = nil) throws -> Summary {
+            guard !finished else { throw HFQuantizedError.cannotExport(reason: "the folder \(folder) is already written") }
             let format = writer.format
             let source = replacement ?? self.source
             var config = try HFQuantizedWriter.sharedConfig(Array(facts.values), format: format)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Quantization
 import Tensors
@@ -156,7 +157,11 @@ public final class SequentialQuantizer {
         var timings = SequentialTimings()
         var solverSeconds = 0.0  // kept apart from `timings`, which the stage functions hold inout
         let d = model.hp.hiddenSize, len = windows.length
-        let cache = model.makeCache(capacity: len)
+        // Blocks run one at a time: one layer's keys and values (index 0), not the whole
+        // model's, so nothing here grows with depth.
+        var oneLayer = model.hp
+        oneLayer.layerCount = 1
+        let cache = KVCache(oneLayer, capacity: len)
         var hidden: [[Float]] = windows.windows.map { w in
             var x = [Float](repeating: 0, count: len * d)
             x.withUnsafeMutableBufferPointer { xb in
@@ -195,10 +200,19 @@ public final class SequentialQuantizer {
             for (name, path) in slots { model.blocks[l][keyPath: path] = state.kept[name]! }
             model.blocks[l].attentionNorm = state.block.attentionNorm
             model.blocks[l].mlpNorm = state.block.mlpNorm
+            Self.returnFreedMemory()
         }
         timings.solver = solverSeconds
         timings.total = Date().timeIntervalSince(start)
         return timings
+    }
+
+    /// Hands the heap's free pages back to the system after a block: each block allocates
+    /// and frees hundreds of MB of activations in pieces of many sizes from several threads,
+    /// and without this the C allocator keeps the freed space, so resident memory would
+    /// creep up with the number of blocks though nothing is held.
+    static func returnFreedMemory() {
+        sq_release_free_heap()
     }
 
     /// `attn_q` of `blk.3.attn_q.weight`.
@@ -242,7 +256,7 @@ public final class SequentialQuantizer {
         let block1 = state.block
         let hOut = stage(columns: block1.output.inFeatures) { i, acc in
             cache.reset()
-            let mix = model.attentionMix(block1, layer: l, normed: normed(hidden[i], block1.attentionNorm), rows: len, cache: cache)
+            let mix = model.attentionMix(block1, layer: 0, normed: normed(hidden[i], block1.attentionNorm), rows: len, cache: cache)
             acc.add(mix, rows: len)
             mixes.append(mix)
         }
@@ -301,7 +315,7 @@ public final class SequentialQuantizer {
         for i in hidden.indices {
             var x = hidden[i]
             cache.reset()
-            model.forwardBlock(capturing, layer: l, x: &x, rows: len, cache: cache)
+            model.forwardBlock(capturing, layer: 0, x: &x, rows: len, cache: cache)
         }
         let hessianSeconds = accumulators.reduce(0) { $0 + $1.2.seconds }
         timings.hessian += hessianSeconds
@@ -333,7 +347,7 @@ public final class SequentialQuantizer {
             let t1 = Date()
             for i in hidden.indices {
                 cache.reset()
-                model.forwardBlock(state.block, layer: l, x: &hidden[i], rows: len, cache: cache)
+                model.forwardBlock(state.block, layer: 0, x: &hidden[i], rows: len, cache: cache)
             }
             timings.forward += Date().timeIntervalSince(t1)
         }

@@ -11,6 +11,9 @@ int sq_cpu_level(void);
 /// counter threads take chunk indices from.
 size_t sq_fetch_add(size_t *counter, size_t v);
 
+/// Returns the C heap's free pages to the system (glibc's malloc_trim; nothing elsewhere).
+void sq_release_free_heap(void);
+
 /// Dot product of two int8 vectors of length n (scalar reference).
 int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 
