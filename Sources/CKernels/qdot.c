@@ -9,12 +9,13 @@
 // chunk: the next chunk of the same matrix follows it) took one thread from 21 to 28 GB/s
 // on Q4_0 and from 27 to 39 GB/s on Q8_0 (SmolLM2's 210 matrices; 2 rows or 4 KiB ahead
 // did less, 16–32 KiB no better). Prefetches never fault, so reading past the matrix is safe.
-#define SQ_PF_BYTES 8192
+// (SQ_PF_BYTES, in qdot_internal.h; the four-row kernels prefetch inside their loops.)
 
 const int8_t sq_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static sq_dot_fn tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
 static sq_dot_rows_fn row_tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
+static sq_dot4_fn four_tables[SQ_LEVEL_COUNT][SQ_TYPE_LIMIT];
 static int cpu_level;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -24,6 +25,7 @@ static void init_tables(void) {
     sq_register_scalar(tables[SQ_LEVEL_SCALAR]);
     sq_register_avx2(tables[SQ_LEVEL_AVX2], row_tables[SQ_LEVEL_AVX2]);
     sq_register_avx2_kquants(tables[SQ_LEVEL_AVX2]);
+    sq_register_avx2_4(four_tables[SQ_LEVEL_AVX2]);
     sq_register_avx512(tables[SQ_LEVEL_AVX512], row_tables[SQ_LEVEL_AVX512]);
     sq_register_avx512_gemv(tables[SQ_LEVEL_AVX512]);
     sq_register_neon(tables[SQ_LEVEL_NEON]);
@@ -128,14 +130,18 @@ static sq_act split_act(uint32_t type, size_t n, const void *act) {
 // Every weight row against every activation row. Activations go in groups of up to
 // SQ_MAX_ROWS (outer loop, so a group stays in L1) and each weight row is unpacked once
 // per group; callers pass a few dozen weight rows at a time so they stay in cache too.
-static void run_gemm(sq_dot_fn fn, sq_dot_rows_fn rows_fn, uint32_t type, size_t n, const void *w,
+static void run_gemm(sq_dot_fn fn, sq_dot_rows_fn rows_fn, sq_dot4_fn four_fn, uint32_t type, size_t n, const void *w,
                      size_t row_stride, size_t rows, const void *act, size_t act_stride, size_t nact,
                      float *out, size_t out_stride) {
     // Weight blocks are as wide as activation blocks for every supported type.
     size_t nb = n / (size_t)sq_qdot_act_block(type);
     if (nact == 1) {  // generation: one activation row, the tightest loop, prefetching ahead
         sq_act a = split_act(type, n, act);
-        for (size_t r = 0; r < rows; r++) {
+        size_t r = 0;
+        if (four_fn) {
+            for (; r + 4 <= rows; r += 4) four_fn(nb, (const uint8_t *)w + r * row_stride, row_stride, &a, out + r);
+        }
+        for (; r < rows; r++) {
             const uint8_t *row = (const uint8_t *)w + r * row_stride;
             for (size_t o = 0; o < row_stride; o += 64) __builtin_prefetch(row + SQ_PF_BYTES + o);
             out[r] = fn(nb, row, &a);
@@ -169,7 +175,7 @@ void sq_qdot_gemm(uint32_t type, size_t n, const void *w, size_t row_stride, siz
     pthread_once(&tables_once, init_tables);
     int used;
     sq_dot_fn fn = kernel(cpu_level, type, &used);
-    if (fn) run_gemm(fn, row_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
+    if (fn) run_gemm(fn, row_tables[used][type], four_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
 }
 
 int sq_qdot_gemm_level(int level, uint32_t type, size_t n, const void *w, size_t row_stride, size_t rows,
@@ -181,7 +187,7 @@ int sq_qdot_gemm_level(int level, uint32_t type, size_t n, const void *w, size_t
     int used = -1;
     sq_dot_fn fn = kernel(level, type, &used);
     if (!fn) return -1;
-    run_gemm(fn, row_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
+    run_gemm(fn, row_tables[used][type], four_tables[used][type], type, n, w, row_stride, rows, act, act_stride, nact, out, out_stride);
     return used;
 }
 

@@ -141,13 +141,9 @@ SQ_VNNI static inline SQ_AI void dot_legacy_v(int kind, int na, size_t nb, const
     }
 }
 
-// Entry points: the single-row kernel and the up-to-eight-row one, per kind.
+// Entry points: the up-to-eight-row kernel per kind (the single-row kernels of this level
+// are qdot_avx512_gemv.c's).
 #define SQ_VNNI_KERNELS(name, kind)                                                                    \
-    SQ_VNNI static float name##_vnni(size_t nb, const uint8_t *w, const sq_act *a) {                \
-        float out;                                                                                     \
-        dot_legacy_v(kind, 1, nb, w, a, &out);                                                         \
-        return out;                                                                                    \
-    }                                                                                                  \
     SQ_VNNI static void name##_vnni_rows(size_t nb, const uint8_t *w, const sq_act *a, int na, float *out) { \
         switch (na) {                                                                                  \
         case 8: dot_legacy_v(kind, 8, nb, w, a, out); break;                                          \
@@ -169,12 +165,13 @@ SQ_VNNI_KERNELS(dot_q5_1, SQ_Q5_1)
 SQ_VNNI_KERNELS(dot_iq4_nl, SQ_IQ4_NL)
 
 void sq_register_avx512(sq_dot_fn t[SQ_TYPE_LIMIT], sq_dot_rows_fn r[SQ_TYPE_LIMIT]) {
-    t[SQ_Q8_0] = dot_q8_0_vnni;     r[SQ_Q8_0] = dot_q8_0_vnni_rows;
-    t[SQ_Q4_0] = dot_q4_0_vnni;     r[SQ_Q4_0] = dot_q4_0_vnni_rows;
-    t[SQ_Q4_1] = dot_q4_1_vnni;     r[SQ_Q4_1] = dot_q4_1_vnni_rows;
-    t[SQ_Q5_0] = dot_q5_0_vnni;     r[SQ_Q5_0] = dot_q5_0_vnni_rows;
-    t[SQ_Q5_1] = dot_q5_1_vnni;     r[SQ_Q5_1] = dot_q5_1_vnni_rows;
-    t[SQ_IQ4_NL] = dot_iq4_nl_vnni; r[SQ_IQ4_NL] = dot_iq4_nl_vnni_rows;
+    (void)t;  // sq_register_avx512_gemv fills the single-row table
+    r[SQ_Q8_0] = dot_q8_0_vnni_rows;
+    r[SQ_Q4_0] = dot_q4_0_vnni_rows;
+    r[SQ_Q4_1] = dot_q4_1_vnni_rows;
+    r[SQ_Q5_0] = dot_q5_0_vnni_rows;
+    r[SQ_Q5_1] = dot_q5_1_vnni_rows;
+    r[SQ_IQ4_NL] = dot_iq4_nl_vnni_rows;
 }
 
 #else

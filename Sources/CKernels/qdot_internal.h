@@ -52,6 +52,17 @@ typedef float (*sq_dot_fn)(size_t nb, const uint8_t *w, const sq_act *a);
 // into out[0..<na]: the weights are unpacked once for all of them.
 typedef void (*sq_dot_rows_fn)(size_t nb, const uint8_t *w, const sq_act *a, int na, float *out);
 
+// Dot products of four weight rows, at `w` and every `stride` bytes after it, with one
+// activation row, into out[0..<4]: the generation path's kernel where a level has one.
+typedef void (*sq_dot4_fn)(size_t nb, const uint8_t *w, size_t stride, const sq_act *a, float *out);
+
+// How far ahead generation reads weights it will need: touching the bytes this far past
+// the ones being read keeps enough misses in flight (see qdot.c).
+#define SQ_PF_BYTES 8192
+
+// Groups of `group_bytes` to look ahead so that at least SQ_PF_BYTES lie in between.
+static inline size_t sq_pf_groups(size_t group_bytes) { return (SQ_PF_BYTES + group_bytes - 1) / group_bytes; }
+
 // IEEE binary16 → binary32, exact (portable; the SIMD files use their own instructions).
 static inline float sq_half(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -116,6 +127,8 @@ static inline void sq_iq4xs_scales(const uint8_t *x, int out[8]) {
 void sq_register_scalar(sq_dot_fn table[SQ_TYPE_LIMIT]);
 void sq_register_avx2(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 void sq_register_avx2_kquants(sq_dot_fn table[SQ_TYPE_LIMIT]);
+// Four-row generation kernels of the AVX2 level (qdot_avx2.c).
+void sq_register_avx2_4(sq_dot4_fn table[SQ_TYPE_LIMIT]);
 void sq_register_avx512(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 // Overrides the AVX-512 level's single-row kernels of the 32-wide kinds (qdot_avx512_gemv.c).
 void sq_register_avx512_gemv(sq_dot_fn table[SQ_TYPE_LIMIT]);

@@ -189,25 +189,12 @@ public struct QuantizedLinear: Linear, SizedLinear, EmbeddingTable, @unchecked S
         try! Codecs.dequantize(type, from: src, count: range.count * inFeatures, into: out)
     }
 
-    /// Runs `body(c)` for every `c` in `0..<n` on up to `threads` threads (through
-    /// `parallelFor`), each taking the next unclaimed index: a thread that is preempted (on a
-    /// shared machine) delays only the chunk it holds, not a fixed share of the work.
+    /// Runs `body(c)` for every `c` in `0..<n` on up to `threads` threads of the spinning
+    /// pool (`parallelForSpinning`), each taking the next unclaimed index: a thread that is
+    /// preempted (on a shared machine) delays only the chunk it holds, not a fixed share of
+    /// the work.
     static func forEachChunk(_ n: Int, threads: Int, _ body: (Int) -> Void) {
-        let t = min(threads, n)
-        if t <= 1 {
-            for c in 0..<n { body(c) }
-            return
-        }
-        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        next.initialize(to: 0)
-        defer { next.deallocate() }
-        parallelFor(t, threads: t) { _ in
-            while true {
-                let c = sq_fetch_add(next, 1)
-                if c >= n { break }
-                body(c)
-            }
-        }
+        parallelForSpinning(n, threads: threads, body)
     }
 
     /// `0..<n` cut into ranges of `rows` (the last may be shorter).
@@ -217,11 +204,13 @@ public struct QuantizedLinear: Linear, SizedLinear, EmbeddingTable, @unchecked S
 
     /// Output rows per kernel call on the integer path.
     static let chunkRows = 32
-    /// Weight bytes × input rows below which the integer path stays on one thread: waking
-    /// workers costs microseconds, and a worker that is preempted while holding a chunk
-    /// (on a shared machine) stalls the whole layer. One thread already reads memory at
-    /// about the full measured bandwidth on the 2-core machine this was tuned on.
-    static let parallelWorkBytes = 1 << 20
+    /// Weight bytes × input rows below which the integer path stays on one thread. The
+    /// pool's workers spin between loops, so handing a layer to them costs well under a
+    /// microsecond; below ~64 KiB (SmolLM2's Q4_0 key and value projections) the layer
+    /// itself takes only a few microseconds. With libdispatch threads this had to be 1 MiB,
+    /// which left every SmolLM2 layer but the head on one thread: on a 2-core Zen 3 that
+    /// thread's kernels read 11–19 GB/s of the ~30 the machine has.
+    static let parallelWorkBytes = 1 << 16
     /// Floats in one decoded f32 tile on the batched path (4 MiB).
     static let tileFloats = 1 << 20
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 
 /// The number of worker threads parallel loops use; set from `--threads`.
@@ -25,6 +26,28 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (Int) ->
         DispatchQueue.concurrentPerform(iterations: t) { k in
             let lo = n * k / t, hi = n * (k + 1) / t
             for i in lo..<hi { body(i) }
+        }
+    }
+}
+
+/// Runs `body(i)` for every `i` in `0..<n` on up to `threads` threads, each taking the next
+/// unclaimed index (so a thread that is preempted on a shared machine delays only the index
+/// it holds). The threads come from a pool whose workers spin briefly between loops
+/// (`sq_parallel_for`): for many short loops in a row, such as generation's matrix-vector
+/// products, where waking `parallelFor`'s threads would cost more than the loop. A call
+/// made while another such loop runs, or from inside `body`, runs serially.
+public func parallelForSpinning(_ n: Int, threads: Int = Threads.count, _ body: (Int) -> Void) {
+    if n <= 0 { return }
+    if min(threads, n) <= 1 {
+        for i in 0..<n { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        var task = body
+        withUnsafeMutablePointer(to: &task) { ctx in
+            sq_parallel_for(n, Int32(min(threads, n)), { ctx, i in
+                ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+            }, ctx)
         }
     }
 }

@@ -265,3 +265,37 @@ func singleRowKernelsEqualScalarOnEdgeCases(_ t: KernelType) throws {
     if sq_cpu_level() < 2 { #expect(sq_qdot_rows_level(2, 8, 32, w, 34, 1, act.pointer, &out) == -1) }
     #endif
 }
+
+/// Generation's four-row kernels (one activation row, weight rows four at a time, the rest
+/// one at a time) at every level equal the scalar reference bit for bit with power-of-two
+/// scales, for every row count from 1 to 9 (no group, one, two, with 0–3 rows left over),
+/// an odd block count (the last block in order) and an even one, and rows spaced wider
+/// than they are long.
+@Test(arguments: KernelType.all)
+func fourRowGenerationKernelsEqualScalarForEveryRowCount(_ t: KernelType) throws {
+    var rng = SplitMix64(seed: 31 &+ UInt64(t.id))
+    let rowBytes = t.type.byteCount(elements: t.blockSize * 5)!
+    for n in [t.blockSize * 5, t.blockSize * 4] {
+        let bytes = t.type.byteCount(elements: n)!
+        for rows in 1...9 {
+            let w = t.randomRows(rows, n: n, rng: &rng,
+                                 scale: { [1 / 16, 1 / 32][Int.random(in: 0...1, using: &$0)] },
+                                 minimum: { Float(-Int.random(in: 0...8, using: &$0)) / 16 })
+            // The same rows at a stride of `rowBytes + 64` (the padding is never read as weights).
+            let stride = rowBytes + 64
+            var spaced = [UInt8](repeating: 0xAB, count: rows * stride)
+            for r in 0..<rows { spaced.replaceSubrange(r * stride..<r * stride + bytes, with: w[r * bytes..<(r + 1) * bytes]) }
+            let act = ActivationRow(type: t, n: n)
+            act.set(quants: (0..<n).map { _ in Int8.random(in: -3...3, using: &rng) },
+                    scales: (0..<n / act.blockSize).map { _ in [0.5, 0.25][Int.random(in: 0...1, using: &rng)] })
+            let (_, reference) = kernelDots(t, level: 0, n: n, weights: w, rows: rows, act: act)
+            for level in simdLevels {
+                let (used, got) = kernelDots(t, level: level, n: n, weights: w, rows: rows, act: act)
+                #expect(got == reference, "\(t) n=\(n) rows=\(rows) level \(used)")
+                var out = [Float](repeating: .nan, count: rows)
+                _ = spaced.withUnsafeBytes { sq_qdot_rows_level(level, t.id, n, $0.baseAddress!, stride, rows, act.pointer, &out) }
+                #expect(out == reference, "\(t) n=\(n) rows=\(rows) stride \(stride) level \(used)")
+            }
+        }
+    }
+}

@@ -14,6 +14,14 @@ size_t sq_fetch_add(size_t *counter, size_t v);
 /// Returns the C heap's free pages to the system (glibc's malloc_trim; nothing elsewhere).
 void sq_release_free_heap(void);
 
+/// Calls `fn(ctx, i)` for every `i` in `0..<n` on up to `threads` threads: the caller and
+/// `threads − 1` workers of a process-wide pool, each taking the next unclaimed `i`.
+/// Workers spin for a short while after a loop, so back-to-back short loops (generation's
+/// matrix-vector products) start without a wake-up. One loop runs at a time; a call made
+/// while another is running (from another thread, or from inside `fn`) runs serially on
+/// the caller. Returns when every `i` is done.
+void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx);
+
 /// Dot product of two int8 vectors of length n (scalar reference).
 int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 
