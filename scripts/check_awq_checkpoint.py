@@ -31,7 +31,6 @@ Prints one line per finding and exits 1 if anything is wrong.
   python3 scripts/check_awq_checkpoint.py OUT --reference REF.safetensors --original .cache/fixtures/hf-smollm2
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_check_common import (Checker, has_tensors, check_original, check_reference, check_transformers,  # noqa: E402
+from hf_check_common import (Checker, parse_arguments, has_tensors, check_original, check_reference, check_transformers,  # noqa: E402
                              dequantize_all, load_folder)
 
 REVERSE_ORDER = np.array([0, 4, 1, 5, 2, 6, 3, 7])
@@ -76,12 +75,7 @@ def dequantize(t: dict, module: str, group: int, out_f: int, in_f: int, c: Check
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--reference", type=Path)
-    parser.add_argument("--original", type=Path)
-    parser.add_argument("--transformers", action="store_true")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__)
     c = Checker()
 
     config = json.loads((args.folder / "config.json").read_text())

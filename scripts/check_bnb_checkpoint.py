@@ -35,7 +35,6 @@ Prints one line per finding and exits 1 if anything is wrong.
   python3 scripts/check_bnb_checkpoint.py OUT --reference REF.safetensors --original .cache/fixtures/hf-smollm2
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_check_common import (Checker, check_original, check_reference, check_transformers, dequantize_all,  # noqa: E402
+from hf_check_common import (Checker, parse_arguments, check_original, check_reference, check_transformers, dequantize_all,  # noqa: E402
                              has_tensors, load_folder)
 
 REL_ERROR_LIMIT = 0.02  # int8 rows; a transposed or misread weight is near 1.4
@@ -89,12 +88,7 @@ def check_rounding(original: Path, t: dict, weights: dict, c: Checker) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--reference", type=Path)
-    parser.add_argument("--original", type=Path)
-    parser.add_argument("--transformers", action="store_true")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__)
     c = Checker()
 
     config = json.loads((args.folder / "config.json").read_text())

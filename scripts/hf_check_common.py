@@ -3,6 +3,7 @@ loading a Hugging Face folder, the Llama projection names and shapes, the loop t
 dequantizes every projection, and the comparisons with a reference dump, with the original
 float model and with transformers. Written from the formats' descriptions, independently of
 SwiftQuant's Swift code."""
+import argparse
 import json
 from pathlib import Path
 
@@ -13,6 +14,16 @@ PROJECTIONS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self
                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
 QUANT_SUFFIXES = ("qweight", "qzeros", "scales", "g_idx")
 BNB_SUFFIXES = ("SCB", "weight_format")
+
+
+def parse_arguments(doc: str) -> argparse.Namespace:
+    """The check scripts' shared command line: FOLDER [--reference F] [--original D] [--transformers]."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--reference", type=Path)
+    parser.add_argument("--original", type=Path)
+    parser.add_argument("--transformers", action="store_true")
+    return parser.parse_args()
 
 
 class Checker:

@@ -75,11 +75,12 @@ public struct HFQuantizedWriter {
                       to folder: String) throws -> Summary {
         guard !layers.isEmpty else { throw HFQuantizedError.cannotExport(reason: "no quantized layers given") }
         let model = try HFExportModel(source: source)
-        // Every check before the folder is touched.
-        _ = try Self.sharedConfig(layers.keys.sorted().map { try Self.layerFacts(layers[$0]!, name: $0, model: model, format: format) },
-                                  format: format)
+        // Every check before the folder is touched; the stream then takes the checked facts.
+        let names = layers.keys.sorted()
+        let facts = try names.map { try Self.layerFacts(layers[$0]!, name: $0, model: model, format: format) }
+        _ = try Self.sharedConfig(facts, format: format)
         let stream = try stream(source: source, to: folder)
-        for name in layers.keys.sorted() { try stream.add(layer: name, layers[name]!) }
+        for (name, f) in zip(names, facts) { try stream.add(layer: name, layers[name]!, checked: f) }
         return try stream.finish()
     }
 
@@ -138,9 +139,14 @@ public struct HFQuantizedWriter {
         ///   disagrees with the layers before it (bit width, group size); `SafeTensorsError`
         ///   when the temporary file cannot be written.
         public func add(layer name: String, _ m: GroupQuantizedMatrix) throws {
+            try add(layer: name, m, checked: nil)
+        }
+
+        /// `add(layer:_:)`, with the layer's facts already checked (nil: check them here).
+        fileprivate func add(layer name: String, _ m: GroupQuantizedMatrix, checked: LayerFacts?) throws {
             guard !finished else { throw HFQuantizedError.cannotExport(reason: "the folder \(folder) is already written") }
             guard facts[name] == nil else { throw HFQuantizedError.cannotExport(reason: "layer \(name) is given twice") }
-            let f = try HFQuantizedWriter.layerFacts(m, name: name, model: model, format: writer.format)
+            let f = try checked ?? HFQuantizedWriter.layerFacts(m, name: name, model: model, format: writer.format)
             _ = try HFQuantizedWriter.sharedConfig(Array(facts.values) + [f], format: writer.format)
             try writer.add(model.toHF(m, tensor: name), module: HFLlamaNames.module(gguf: name)!, to: &tensors)
             facts[name] = f
