@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: optimized),
         .target(name: "Models", dependencies: ["CKernels", "Tensors", "Formats", "Quantization", "Tokenizers"],
                 swiftSettings: optimized),
-        .target(name: "Evaluation", dependencies: ["Models", "Formats", "Quantization", "Tokenizers", "Tensors"],
+        .target(name: "Evaluation", dependencies: ["CKernels", "Models", "Formats", "Quantization", "Tokenizers", "Tensors"],
                 swiftSettings: optimized),
         .executableTarget(name: "swiftquant", dependencies: [
             "Tensors", "Quantization", "Formats", "Tokenizers", "Models", "Evaluation",

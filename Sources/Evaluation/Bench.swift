@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Models
 import Tensors
@@ -36,24 +37,21 @@ public struct MachineLimits: Codable, Sendable {
         defer { buf.deallocate() }
         buf.initialize(repeating: 1, count: count)
         var bw = 0.0
-        var sink: Float = 0
-        for _ in 0..<4 {
+        var sink: UInt64 = 0
+        // Five passes, each thread reading its contiguous share with wide loads (the first
+        // pass also warms the page tables); the best pass counts.
+        for _ in 0..<5 {
             let t = Date()
-            let partial = UnsafeMutablePointer<Float>.allocate(capacity: threads)
+            let partial = UnsafeMutablePointer<UInt64>.allocate(capacity: threads)
             parallelFor(threads, threads: threads) { k in
                 let lo = count * k / threads / 16 * 16, hi = count * (k + 1) / threads / 16 * 16
-                var acc = SIMD16<Float>()
-                let p = UnsafeRawPointer(buf + lo)
-                for i in stride(from: 0, to: hi - lo, by: 16) {
-                    acc += p.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                }
-                partial[k] = acc.sum()
+                partial[k] = sq_read_bytes(buf + lo, 4 * (hi - lo))
             }
-            for k in 0..<threads { sink += partial[k] }
+            for k in 0..<threads { sink ^= partial[k] }
             partial.deallocate()
             bw = max(bw, Double(count * 4) / Date().timeIntervalSince(t) / 1e9)
         }
-        if sink == -1 { print(sink) }  // keeps the reads from being optimised away
+        if sink == 1 { print(sink) }  // keeps the reads from being optimised away
         return MachineLimits(sgemmGFLOPS: best, memoryBandwidthGBs: bw, threads: threads)
     }
 }

@@ -14,6 +14,11 @@ size_t sq_fetch_add(size_t *counter, size_t v);
 /// Returns the C heap's free pages to the system (glibc's malloc_trim; nothing elsewhere).
 void sq_release_free_heap(void);
 
+/// Reads `bytes` bytes at `p` as fast as this CPU can (wide loads, independent
+/// accumulators) and returns their XOR folded to 64 bits: the memory-bandwidth probe of
+/// `swiftquant bench`, in C so that the probe is limited by memory, not by the loop.
+uint64_t sq_read_bytes(const void *p, size_t bytes);
+
 /// Calls `fn(ctx, i)` for every `i` in `0..<n` on up to `threads` threads: the caller and
 /// `threads − 1` workers of a process-wide pool, each taking the next unclaimed `i`.
 /// Workers spin for a short while after a loop, so back-to-back short loops (generation's
