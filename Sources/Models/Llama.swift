@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensors
 
@@ -127,8 +128,13 @@ public final class LlamaModel: @unchecked Sendable {
         let f = hp.intermediateSize
         var g = [Float](repeating: 0, count: t * f)
         var u = [Float](repeating: 0, count: t * f)
-        b.gate.forward(h, rows: t, into: &g)
-        b.up.forward(h, rows: t, into: &u)
+        h.withUnsafeBufferPointer { hb in
+            g.withUnsafeMutableBufferPointer { gb in
+                u.withUnsafeMutableBufferPointer { ub in
+                    Self.project([b.gate, b.up], hb.baseAddress!, rows: t, into: [gb.baseAddress!, ub.baseAddress!])
+                }
+            }
+        }
         Ops.swiglu(&g, u, n: t * f)
         return g
     }
@@ -142,13 +148,14 @@ public final class LlamaModel: @unchecked Sendable {
         var q = [Float](repeating: 0, count: t * qWidth)
         var attn = [Float](repeating: 0, count: t * qWidth)
         let p0 = cache.count
-        b.query.forward(h, rows: t, into: &q)
         cache.keys[layer].withUnsafeMutableBufferPointer { kc in
             cache.values[layer].withUnsafeMutableBufferPointer { vc in
                 let kRows = kc.baseAddress! + p0 * kvWidth, vRows = vc.baseAddress! + p0 * kvWidth
-                b.key.forward(h, rows: t, into: kRows)
-                b.value.forward(h, rows: t, into: vRows)
                 q.withUnsafeMutableBufferPointer { qb in
+                    h.withUnsafeBufferPointer { hb in
+                        Self.project([b.query, b.key, b.value], hb.baseAddress!, rows: t,
+                                     into: [qb.baseAddress!, kRows, vRows])
+                    }
                     for i in 0..<t {
                         rope.apply(qb.baseAddress! + i * qWidth, heads: hp.headCount, headDim: hd, position: p0 + i)
                         rope.apply(kRows + i * kvWidth, heads: hp.kvHeadCount, headDim: hd, position: p0 + i)
@@ -203,38 +210,38 @@ public final class LlamaModel: @unchecked Sendable {
 }
 
 extension LlamaModel {
+    /// `layers[k].forward(x, rows:, into: y[k])` for layers that share their input: one
+    /// fused parallel loop (`QuantizedLinear.forwardIntegerDots(layers:…)`) when every
+    /// layer is a `QuantizedLinear` on its integer path, else one layer after another.
+    static func project(_ layers: [any Linear], _ x: UnsafePointer<Float>, rows: Int,
+                        into y: [UnsafeMutablePointer<Float>]) {
+        let quantized = layers.compactMap { $0 as? QuantizedLinear }
+        if quantized.count == layers.count, quantized.allSatisfy({ $0.takesIntegerPath(rows: rows) }) {
+            QuantizedLinear.forwardIntegerDots(layers: quantized, x, rows: rows, into: y)
+        } else {
+            for (layer, out) in zip(layers, y) { layer.forward(x, rows: rows, into: out) }
+        }
+    }
+
     /// Query rows up to which attention runs on `attentionDirect` rather than BLAS: for a
     /// single generated token, sgemm's packing of a 1×64 query and a 64×len key block cost
     /// more than the arithmetic (about a fifth of generation time on SmolLM2 at 2 threads).
     static let directAttentionRows = 4
 
-    /// `attention` for a few query rows, as plain loops: the dot products of every query
-    /// head with every visible key, softmax per head, then the weighted sum of the value
-    /// rows. Positions are the outer loop, so the cache is read front to back (one position's
-    /// keys of all heads are contiguous), which the hardware prefetcher streams; a head at a
-    /// time strides through it and waits on memory (the cache of all layers does not stay
-    /// in cache while the weights stream past).
+    /// `attention` for a few query rows, one row at a time on `sq_attention_decode`: the
+    /// visible positions split over the threads, every query head of a key/value group
+    /// dotted with a key row while it is in registers, and the parts' softmax sums merged.
     func attentionDirect(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                          out: UnsafeMutablePointer<Float>, rows t: Int, start p0: Int) {
         let hd = hp.headDim, nH = hp.headCount, nKV = hp.kvHeadCount
-        let qWidth = nH * hd, kvWidth = nKV * hd, group = nH / nKV
+        let qWidth = nH * hd, kvWidth = nKV * hd
         let scale = 1 / Float(hd).squareRoot()
-        let len = p0 + t
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: nH * len) { sb in
-            let s = sb.baseAddress!
+        let threads = Threads.count
+        let floats = sq_attention_scratch_floats(p0 + t, Int32(nH), Int32(hd), Int32(threads))
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { sb in
             for i in 0..<t {
-                let visible = p0 + i + 1
-                let qRow = q + i * qWidth, oRow = out + i * qWidth
-                for j in 0..<visible {
-                    let k = keys + j * kvWidth
-                    for h in 0..<nH { s[h * len + j] = scale * Ops.dot(qRow + h * hd, k + (h / group) * hd, n: hd) }
-                }
-                for h in 0..<nH { Ops.softmax(s + h * len, n: visible) }
-                oRow.update(repeating: 0, count: qWidth)
-                for j in 0..<visible {
-                    let v = values + j * kvWidth
-                    for h in 0..<nH { Ops.axpy(s[h * len + j], v + (h / group) * hd, oRow + h * hd, n: hd) }
-                }
+                sq_attention_decode(q + i * qWidth, keys, values, kvWidth, p0 + i + 1, Int32(nH), Int32(nKV), Int32(hd),
+                                    scale, out + i * qWidth, sb.baseAddress!, Int32(threads))
             }
         }
     }

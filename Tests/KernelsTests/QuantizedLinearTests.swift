@@ -110,3 +110,50 @@ func embeddingRowsAreTheDecodedWeights(_ t: KernelType) throws {
     let model = LlamaModel(hp: hp, embedding: q, blocks: [block], outputNorm: [Float](repeating: 1, count: 64), head: q)
     #expect(model.weightBytes(includeEmbedding: false) == 7 * 64 * 40 + 64 * 64 * 4)
 }
+
+/// Layers fused into one loop (a block's q/k/v or gate/up, here of three weight types and
+/// odd row counts) give exactly the outputs each gives alone, at 1 and 3 input rows and
+/// 1–3 threads; the pieces the threads take cover every row of every layer once, and for
+/// one input row on several threads there is one contiguous run per thread of about equal
+/// bytes.
+@Test func fusedLayersEqualEachLayerAlone() throws {
+    let inF = 256
+    let shapes: [(KernelType, Int)] = [(KernelType.all[1], 203), (KernelType.all[0], 45), (KernelType.all[2], 130)]
+    let layers = try shapes.enumerated().map { k, s in try layerPair(s.0, out: s.1, in: inF, bias: k == 2, seed: 40 + UInt64(k)).0 }
+    var rng = SplitMix64(seed: 7)
+    let saved = Threads.count
+    defer { Threads.count = saved }
+    for threads in 1...3 {
+        Threads.count = threads
+        for rows in [1, 3] {
+            let x = (0..<rows * inF).map { _ in gaussian(&rng) }
+            var alone = layers.map { [Float](repeating: 0, count: rows * $0.outFeatures) }
+            var fused = alone
+            for k in layers.indices { layers[k].forwardIntegerDots(x, rows: rows, into: &alone[k]) }
+            let outs = fused.indices.map { k in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: fused[k].count)
+                p.initialize(repeating: .nan, count: fused[k].count)
+                return p
+            }
+            x.withUnsafeBufferPointer { QuantizedLinear.forwardIntegerDots(layers: layers, $0.baseAddress!, rows: rows, into: outs) }
+            for k in layers.indices {
+                fused[k] = Array(UnsafeBufferPointer(start: outs[k], count: fused[k].count))
+                outs[k].deallocate()
+            }
+            #expect(fused == alone, "threads \(threads), rows \(rows)")
+            for threadsWanted in 1...3 {
+                let pieces = QuantizedLinear.pieces(layers, rows: rows, threads: threadsWanted)
+                var seen = layers.map { [Int](repeating: 0, count: $0.outFeatures) }
+                for piece in pieces { for s in piece { for r in s.rows { seen[s.layer][r] += 1 } } }
+                #expect(seen.allSatisfy { $0.allSatisfy { $0 == 1 } }, "pieces for \(threadsWanted) threads, \(rows) rows")
+                if rows == 1 && threadsWanted > 1 {
+                    #expect(pieces.count == threadsWanted)
+                    let bytes = pieces.map { $0.reduce(0) { $0 + $1.rows.count * layers[$1.layer].rowBytes } }
+                    let total = bytes.reduce(0, +)
+                    #expect(bytes.allSatisfy { abs($0 - total / threadsWanted) <= 8 * layers.map(\.rowBytes).max()! },
+                            "piece bytes \(bytes)")
+                }
+            }
+        }
+    }
+}

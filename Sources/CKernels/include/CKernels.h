@@ -27,6 +27,18 @@ uint64_t sq_read_bytes(const void *p, size_t bytes);
 /// the caller. Returns when every `i` is done.
 void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx);
 
+/// Floats of scratch `sq_attention_decode` needs for `visible` positions.
+size_t sq_attention_scratch_floats(size_t visible, int heads, int head_dim, int threads);
+
+/// Causal attention of one query row (`heads × head_dim` floats at `q`) over positions
+/// `0..<visible` of a key/value cache whose rows (`kv_heads × head_dim` floats each) are
+/// `kv_stride` floats apart; query head h reads kv head h / (heads / kv_heads). Writes
+/// `heads × head_dim` floats to `out`: per head, softmax(scale · q·k) · v. The positions
+/// are split over up to `threads` threads of the pool (`sq_parallel_for`) and the parts
+/// merged exactly as one softmax; `scratch` holds `sq_attention_scratch_floats` floats.
+void sq_attention_decode(const float *q, const float *keys, const float *values, size_t kv_stride, size_t visible,
+                         int heads, int kv_heads, int head_dim, float scale, float *out, float *scratch, int threads);
+
 /// Dot product of two int8 vectors of length n (scalar reference).
 int32_t sq_dot_i8_ref(const int8_t *a, const int8_t *b, size_t n);
 
