@@ -46,12 +46,53 @@ static struct {
     // The loop in progress: written before `state` announces it, read-only until every
     // worker that joined has counted itself in `done`.
     size_t n;
-    size_t next;            // next unclaimed index (atomic)
+    int runs;               // participants: the caller and at most `active` workers
     int active;             // at most this many workers join
     int done;               // joined workers finished with this loop (atomic)
     void (*fn)(void *, size_t);
     void *ctx;
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+// The indices of a loop are cut into one contiguous run per participant: run r is
+// [n·r/runs, n·(r+1)/runs). Each run's state is its next index from the front (low 32
+// bits) and its end (high 32 bits), alone on a cache line so that a thread taking from its
+// own run does not disturb the others. A participant takes its own run front to back, then
+// moves the back half of what another has left to its own run, and so on, so a thread that
+// is late or preempted delays nothing (its run is finished by the others) and a thread's
+// indices come in a few long ascending stretches (generation's kernels prefetch ahead
+// along them).
+static struct {
+    uint64_t span;  // front | end << 32 (atomic)
+    char pad[56];
+} runs[SQ_POOL_MAX_WORKERS + 1] __attribute__((aligned(64)));
+
+static int take_front(int r, size_t *i) {
+    uint64_t s = __atomic_load_n(&runs[r].span, __ATOMIC_RELAXED);
+    for (;;) {
+        uint32_t front = (uint32_t)s, end = (uint32_t)(s >> 32);
+        if (front >= end) return 0;
+        if (__atomic_compare_exchange_n(&runs[r].span, &s, s + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *i = front;
+            return 1;
+        }
+    }
+}
+
+// Moves the back half of run `victim`'s remaining indices (at least one) to run `self`,
+// which is empty; returns 0 if `victim` had none left.
+static int steal_half(int self, int victim) {
+    uint64_t s = __atomic_load_n(&runs[victim].span, __ATOMIC_RELAXED);
+    for (;;) {
+        uint32_t front = (uint32_t)s, end = (uint32_t)(s >> 32);
+        if (front >= end) return 0;
+        uint32_t mid = end - (end - front + 1) / 2;
+        if (__atomic_compare_exchange_n(&runs[victim].span, &s, (uint64_t)mid << 32 | front, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(&runs[self].span, (uint64_t)end << 32 | mid, __ATOMIC_RELAXED);
+            return 1;
+        }
+    }
+}
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -61,10 +102,16 @@ static uint64_t now_ns(void) {
 
 static inline uint32_t generation_of(uint64_t state) { return (uint32_t)(state >> 32); }
 
-// Claims indices until none are left.
-static void take_indices(void) {
+// Participant `self` takes its own run front to back; when it is empty, it moves the back
+// half of another's remaining run to its own and goes on, until none are left.
+static void take_indices(int self) {
     size_t i;
-    while ((i = __atomic_fetch_add(&pool.next, 1, __ATOMIC_RELAXED)) < pool.n) pool.fn(pool.ctx, i);
+    for (;;) {
+        while (take_front(self, &i)) pool.fn(pool.ctx, i);
+        int stole = 0;
+        for (int k = 1; k < pool.runs && !stole; k++) stole = steal_half(self, (self + k) % pool.runs);
+        if (!stole) return;
+    }
 }
 
 // Waits until the generation differs from `seen`: spinning (yielding now and then), then
@@ -103,7 +150,7 @@ static void *worker_main(void *arg) {
         // fails if it closed (or a newer loop began) in between.
         while (!(s & SQ_CLOSED) && (int)(s & (SQ_CLOSED - 1)) < pool.active) {
             if (__atomic_compare_exchange_n(&pool.state, &s, s + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
-                take_indices();
+                take_indices((int)(s & (SQ_CLOSED - 1)) + 1);
                 __atomic_add_fetch(&pool.done, 1, __ATOMIC_RELEASE);
                 break;
             }
@@ -130,13 +177,16 @@ static void grow(int count) {
 void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx) {
     if (n == 0) return;
     if (threads > SQ_POOL_MAX_WORKERS + 1) threads = SQ_POOL_MAX_WORKERS + 1;
-    if (threads <= 1 || n == 1 || pthread_mutex_trylock(&pool.busy) != 0) {
+    if ((size_t)threads > n) threads = (int)n;
+    if (threads <= 1 || n > UINT32_MAX || pthread_mutex_trylock(&pool.busy) != 0) {
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
     grow(threads - 1);
     pool.n = n;
-    pool.next = 0;
+    pool.runs = threads;
+    for (int r = 0; r < threads; r++)
+        runs[r].span = (uint64_t)(n * (size_t)(r + 1) / (size_t)threads) << 32 | (uint64_t)(n * (size_t)r / (size_t)threads);
     pool.fn = fn;
     pool.ctx = ctx;
     pool.active = threads - 1;
@@ -148,7 +198,7 @@ void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), voi
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.sleep);
     }
-    take_indices();
+    take_indices(0);
     int joined = (int)(__atomic_fetch_or(&pool.state, SQ_CLOSED, __ATOMIC_ACQ_REL) & (SQ_CLOSED - 1));
     for (unsigned spins = 1; __atomic_load_n(&pool.done, __ATOMIC_ACQUIRE) < joined; spins++) {
         cpu_relax();

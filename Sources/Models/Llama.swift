@@ -27,12 +27,26 @@ extension DenseLinear: EmbeddingTable {
 public struct LlamaBlock: Sendable {
     /// RMSNorm weight before attention.
     public var attentionNorm: [Float]
-    /// Query, key, value and output projections.
-    public var query: any Linear, key: any Linear, value: any Linear, output: any Linear
+    /// Query projection.
+    public var query: any Linear { didSet { updateFusion() } }
+    /// Key projection.
+    public var key: any Linear { didSet { updateFusion() } }
+    /// Value projection.
+    public var value: any Linear { didSet { updateFusion() } }
+    /// Attention output projection.
+    public var output: any Linear { didSet { updateFusion() } }
     /// RMSNorm weight before the MLP.
     public var mlpNorm: [Float]
-    /// The MLP's gate, up and down projections.
-    public var gate: any Linear, up: any Linear, down: any Linear
+    /// The MLP's gate projection.
+    public var gate: any Linear { didSet { updateFusion() } }
+    /// The MLP's up projection.
+    public var up: any Linear { didSet { updateFusion() } }
+    /// The MLP's down projection.
+    public var down: any Linear { didSet { updateFusion() } }
+    /// The layers fused for the integer path, kept in step with them.
+    public private(set) var fusion: BlockFusion! = nil
+
+    private mutating func updateFusion() { fusion = BlockFusion(self) }
 
     /// A block from its parts.
     public init(attentionNorm: [Float], query: any Linear, key: any Linear, value: any Linear, output: any Linear,
@@ -46,6 +60,7 @@ public struct LlamaBlock: Sendable {
         self.gate = gate
         self.up = up
         self.down = down
+        fusion = BlockFusion(self)
     }
 }
 
@@ -60,7 +75,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// Final RMSNorm weight.
     public var outputNorm: [Float]
     /// The output head (the embedding itself when tied).
-    public var head: any Linear
+    public var head: any Linear { didSet { headFusion = FusedQuantizedLinear([head]) } }
+    /// The head on the integer path, kept in step with it.
+    private var headFusion: FusedQuantizedLinear?
     let rope: RoPE
 
     /// A model from its parts; shapes are checked by the loader.
@@ -71,6 +88,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.blocks = blocks
         self.outputNorm = outputNorm
         self.head = head
+        headFusion = FusedQuantizedLinear([head])
         rope = RoPE(dims: hp.ropeDims, base: hp.ropeBase, style: hp.ropeStyle)
     }
 
@@ -103,7 +121,13 @@ public final class LlamaModel: @unchecked Sendable {
                             into: &normed)
             }
         }
-        head.forward(normed, rows: n, into: &logits)
+        if let fused = headFusion, fused.takesIntegerPath(rows: n) {
+            normed.withUnsafeBufferPointer { nb in
+                logits.withUnsafeMutableBufferPointer { fused.forwardIntegerDots(nb.baseAddress!, rows: n, into: [$0.baseAddress!]) }
+            }
+        } else {
+            head.forward(normed, rows: n, into: &logits)
+        }
         return logits
     }
 
@@ -114,12 +138,12 @@ public final class LlamaModel: @unchecked Sendable {
         Ops.rmsNorm(x, weight: b.attentionNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
         let attn = attentionMix(b, layer: layer, normed: h, rows: t, cache: cache)
         var o = [Float](repeating: 0, count: t * d)
-        b.output.forward(attn, rows: t, into: &o)
+        Self.project(b.fusion.output, [b.output], attn, rows: t, into: &o)
         Ops.add(&x, o, n: t * d)
 
         Ops.rmsNorm(x, weight: b.mlpNorm, rows: t, n: d, eps: hp.rmsEps, into: &h)
         let g = gatedActivation(b, normed: h, rows: t)
-        b.down.forward(g, rows: t, into: &o)
+        Self.project(b.fusion.down, [b.down], g, rows: t, into: &o)
         Ops.add(&x, o, n: t * d)
     }
 
@@ -131,7 +155,8 @@ public final class LlamaModel: @unchecked Sendable {
         h.withUnsafeBufferPointer { hb in
             g.withUnsafeMutableBufferPointer { gb in
                 u.withUnsafeMutableBufferPointer { ub in
-                    Self.project([b.gate, b.up], hb.baseAddress!, rows: t, into: [gb.baseAddress!, ub.baseAddress!])
+                    Self.project(b.fusion.gateUp, [b.gate, b.up], hb.baseAddress!, rows: t,
+                                 into: [gb.baseAddress!, ub.baseAddress!])
                 }
             }
         }
@@ -153,7 +178,7 @@ public final class LlamaModel: @unchecked Sendable {
                 let kRows = kc.baseAddress! + p0 * kvWidth, vRows = vc.baseAddress! + p0 * kvWidth
                 q.withUnsafeMutableBufferPointer { qb in
                     h.withUnsafeBufferPointer { hb in
-                        Self.project([b.query, b.key, b.value], hb.baseAddress!, rows: t,
+                        Self.project(b.fusion.qkv, [b.query, b.key, b.value], hb.baseAddress!, rows: t,
                                      into: [qb.baseAddress!, kRows, vRows])
                     }
                     for i in 0..<t {
@@ -210,16 +235,24 @@ public final class LlamaModel: @unchecked Sendable {
 }
 
 extension LlamaModel {
-    /// `layers[k].forward(x, rows:, into: y[k])` for layers that share their input: one
-    /// fused parallel loop (`QuantizedLinear.forwardIntegerDots(layers:…)`) when every
-    /// layer is a `QuantizedLinear` on its integer path, else one layer after another.
-    static func project(_ layers: [any Linear], _ x: UnsafePointer<Float>, rows: Int,
-                        into y: [UnsafeMutablePointer<Float>]) {
-        let quantized = layers.compactMap { $0 as? QuantizedLinear }
-        if quantized.count == layers.count, quantized.allSatisfy({ $0.takesIntegerPath(rows: rows) }) {
-            QuantizedLinear.forwardIntegerDots(layers: quantized, x, rows: rows, into: y)
+    /// `layers[k].forward(x, rows:, into: y[k])` for layers that share their input: on
+    /// their fusion (one parallel integer loop) when there is one and it takes the integer
+    /// path for `rows`, else one layer after another. `layers` is an autoclosure so the
+    /// fused path builds no array of them.
+    static func project(_ fused: FusedQuantizedLinear?, _ layers: @autoclosure () -> [any Linear],
+                        _ x: UnsafePointer<Float>, rows: Int, into y: [UnsafeMutablePointer<Float>]) {
+        if let fused, fused.takesIntegerPath(rows: rows) {
+            fused.forwardIntegerDots(x, rows: rows, into: y)
         } else {
-            for (layer, out) in zip(layers, y) { layer.forward(x, rows: rows, into: out) }
+            for (layer, out) in zip(layers(), y) { layer.forward(x, rows: rows, into: out) }
+        }
+    }
+
+    /// `project` of one layer, from an array input to an array output.
+    static func project(_ fused: FusedQuantizedLinear?, _ layer: @autoclosure () -> [any Linear], _ x: [Float],
+                        rows: Int, into y: inout [Float]) {
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { project(fused, layer(), xb.baseAddress!, rows: rows, into: [$0.baseAddress!]) }
         }
     }
 

@@ -128,98 +128,16 @@ public struct QuantizedLinear: Linear, SizedLinear, EmbeddingTable, @unchecked S
         }
     }
 
-    /// The integer path: `forwardIntegerDots(layers:_:rows:into:)` with this layer alone.
+    /// The integer path: a `FusedQuantizedLinear` of this layer alone.
     func forwardIntegerDots(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        Self.forwardIntegerDots(layers: [self], x, rows: rows, into: [y])
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 1) { out in
+            out[0] = y
+            FusedQuantizedLinear([self])!.forwardIntegerDots(x, rows: rows, into: UnsafePointer(out.baseAddress!))
+        }
     }
 
     /// True when `forward` of `rows` inputs takes the integer path.
     func takesIntegerPath(rows: Int) -> Bool { rows < batchThreshold }
-
-    /// Several layers over the same inputs on the integer path in one parallel loop
-    /// (`y[k]` is `[rows, layers[k].outFeatures]`): the inputs are quantized once per
-    /// weight type, and the threads share the layers' rows as one run (a block's query,
-    /// key and value projections, or its gate and up projections). A 62 KB key projection
-    /// alone is not worth a hand-over; fused with its neighbours it is split like them.
-    ///
-    /// Work is cut into pieces of whole kernel calls. For one input row (generation):
-    /// one contiguous run per thread, of equal bytes. The kernels prefetch a few KiB ahead
-    /// along their own rows, and a thread's next rows are warm only if they continue its
-    /// last ones: with 32-row chunks taken in turn by two threads every chunk began with
-    /// cold misses (SmolLM2's Q4_0 layers, 30 × 7 matrices of 62–500 KB and the head: 5.0
-    /// ms per token in 32-row chunks, 3.2 ms in halves). A thread late to the loop loses
-    /// nothing; the caller takes the piece it did not claim. Batches go in 32-row chunks,
-    /// where unpacking the weights, not reading them, is the cost.
-    static func forwardIntegerDots(layers: [QuantizedLinear], _ x: UnsafePointer<Float>, rows: Int,
-                                   into y: [UnsafeMutablePointer<Float>]) {
-        precondition(!layers.isEmpty && layers.count == y.count)
-        let inF = layers[0].inFeatures
-        // One activation buffer per distinct weight type.
-        var ids: [UInt32] = []
-        var actOf: [Int] = []
-        for layer in layers {
-            precondition(layer.inFeatures == inF, "fused layers must share their input width")
-            let id = layer.type.ggmlTypeID!
-            if let k = ids.firstIndex(of: id) { actOf.append(k) } else { actOf.append(ids.count); ids.append(id) }
-        }
-        let strides = ids.map { (sq_qdot_act_bytes($0, inF) + 63) & ~63 }
-        let offsets = strides.indices.map { k in strides[..<k].reduce(0) { $0 + $1 * rows } }
-        let act = UnsafeMutableRawPointer.allocate(byteCount: strides.reduce(0) { $0 + $1 * rows }, alignment: 64)
-        defer { act.deallocate() }
-        for k in ids.indices {
-            let (id, base, stride) = (ids[k], act + offsets[k], strides[k])
-            parallelFor(rows, threads: rows >= 16 ? Threads.count : 1) { r in
-                sq_qdot_quantize(id, x + r * inF, inF, base + r * stride)
-            }
-        }
-        let work = layers.reduce(0) { $0 + $1.rowBytes * $1.outFeatures } * rows
-        let threads = work < parallelWorkBytes ? 1 : Threads.count
-        let pieces = Self.pieces(layers, rows: rows, threads: threads)
-        forEachChunk(pieces.count, threads: threads) { p in
-            for s in pieces[p] {
-                let layer = layers[s.layer], k = actOf[s.layer]
-                sq_qdot_gemm(ids[k], inF, layer.base + s.rows.lowerBound * layer.rowBytes, layer.rowBytes, s.rows.count,
-                             act + offsets[k], strides[k], rows, y[s.layer] + s.rows.lowerBound, layer.outFeatures)
-            }
-        }
-        for (layer, out) in zip(layers, y) { layer.addBias(out, rows: rows) }
-    }
-
-    /// Rows of one layer that one kernel call computes.
-    struct Segment {
-        var layer: Int
-        var rows: Range<Int>
-    }
-
-    /// The pieces `forwardIntegerDots(layers:…)` hands to the threads, each a list of segments.
-    static func pieces(_ layers: [QuantizedLinear], rows: Int, threads: Int) -> [[Segment]] {
-        guard rows == 1, threads > 1 else {
-            return layers.indices.flatMap { k in
-                chunks(layers[k].outFeatures, rows: batchChunkRows).map { [Segment(layer: k, rows: $0)] }
-            }
-        }
-        // Cut the layers' rows, laid end to end, into `threads` runs of about equal bytes,
-        // at multiples of four rows (the kernels' row group).
-        let total = layers.reduce(0) { $0 + $1.rowBytes * $1.outFeatures }
-        var pieces: [[Segment]] = Array(repeating: [], count: threads)
-        var piece = 0, filled = 0
-        for (k, layer) in layers.enumerated() {
-            var row = 0
-            while row < layer.outFeatures {
-                let target = total * (piece + 1) / threads
-                var take = layer.outFeatures - row
-                if piece < threads - 1 {
-                    let want = (target - filled + layer.rowBytes - 1) / layer.rowBytes
-                    take = min(take, max(4, (want + 3) & ~3))
-                }
-                pieces[piece].append(Segment(layer: k, rows: row..<row + take))
-                row += take
-                filled += take * layer.rowBytes
-                if piece < threads - 1 && filled >= target { piece += 1 }
-            }
-        }
-        return pieces.filter { !$0.isEmpty }
-    }
 
     /// The batched path: decode tiles of weight rows to f32 and multiply with sgemm.
     func forwardDecodingTiles(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
@@ -259,9 +177,8 @@ public struct QuantizedLinear: Linear, SizedLinear, EmbeddingTable, @unchecked S
     }
 
     /// Runs `body(c)` for every `c` in `0..<n` on up to `threads` threads of the spinning
-    /// pool (`parallelForSpinning`), each taking the next unclaimed index: a thread that is
-    /// preempted (on a shared machine) delays only the chunk it holds, not a fixed share of
-    /// the work.
+    /// pool (`parallelForSpinning`): a thread that is preempted (on a shared machine)
+    /// delays only the chunk it holds, not a fixed share of the work.
     static func forEachChunk(_ n: Int, threads: Int, _ body: (Int) -> Void) {
         parallelForSpinning(n, threads: threads, body)
     }
@@ -271,7 +188,7 @@ public struct QuantizedLinear: Linear, SizedLinear, EmbeddingTable, @unchecked S
         stride(from: 0, to: n, by: rows).map { $0..<min(n, $0 + rows) }
     }
 
-    /// Output rows per kernel call on the integer path for batches (see `pieces`).
+    /// Output rows per kernel call on the integer path for batches (see `FusedQuantizedLinear`).
     static let batchChunkRows = 32
     /// Weight bytes × input rows below which the integer path stays on one thread. The
     /// pool's workers spin between loops, so handing a layer to them costs well under a

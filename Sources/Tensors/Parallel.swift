@@ -30,9 +30,9 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (Int) ->
     }
 }
 
-/// Runs `body(i)` for every `i` in `0..<n` on up to `threads` threads, each taking the next
-/// unclaimed index (so a thread that is preempted on a shared machine delays only the index
-/// it holds). The threads come from a pool whose workers spin briefly between loops
+/// Runs `body(i)` for every `i` in `0..<n` on up to `threads` threads, each taking its own
+/// contiguous run of indices in order and then the back halves of what others left (so a
+/// thread that is preempted on a shared machine delays only the index it holds). The threads come from a pool whose workers spin briefly between loops
 /// (`sq_parallel_for`): for many short loops in a row, such as generation's matrix-vector
 /// products, where waking `parallelFor`'s threads would cost more than the loop. A call
 /// made while another such loop runs, or from inside `body`, runs serially.

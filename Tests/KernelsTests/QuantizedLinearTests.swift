@@ -112,46 +112,51 @@ func embeddingRowsAreTheDecodedWeights(_ t: KernelType) throws {
 }
 
 /// Layers fused into one loop (a block's q/k/v or gate/up, here of three weight types and
-/// odd row counts) give exactly the outputs each gives alone, at 1 and 3 input rows and
-/// 1–3 threads; the pieces the threads take cover every row of every layer once, and for
-/// one input row on several threads there is one contiguous run per thread of about equal
-/// bytes.
+/// odd row counts, 266 KB in all so that the loop is split) give exactly the outputs each
+/// gives alone, at 1 and 3 input rows and 1–3 threads, whether the fusion was made at the
+/// current thread count or another; the pieces the threads take cover every row of every
+/// layer once, and for one input row on several threads they run through the rows in
+/// order, in pieces of about `minPieceBytes`.
 @Test func fusedLayersEqualEachLayerAlone() throws {
     let inF = 256
-    let shapes: [(KernelType, Int)] = [(KernelType.all[1], 203), (KernelType.all[0], 45), (KernelType.all[2], 130)]
+    let shapes: [(KernelType, Int)] = [(KernelType.all[1], 803), (KernelType.all[0], 245), (KernelType.all[2], 530)]
     let layers = try shapes.enumerated().map { k, s in try layerPair(s.0, out: s.1, in: inF, bias: k == 2, seed: 40 + UInt64(k)).0 }
+    let ids = Array(Set(layers.map { $0.type.ggmlTypeID! }))
     var rng = SplitMix64(seed: 7)
     let saved = Threads.count
     defer { Threads.count = saved }
+    Threads.count = 2
+    let madeAtTwo = FusedQuantizedLinear(layers)!
     for threads in 1...3 {
         Threads.count = threads
+        let madeNow = FusedQuantizedLinear(layers)!
         for rows in [1, 3] {
             let x = (0..<rows * inF).map { _ in gaussian(&rng) }
             var alone = layers.map { [Float](repeating: 0, count: rows * $0.outFeatures) }
-            var fused = alone
             for k in layers.indices { layers[k].forwardIntegerDots(x, rows: rows, into: &alone[k]) }
-            let outs = fused.indices.map { k in
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: fused[k].count)
-                p.initialize(repeating: .nan, count: fused[k].count)
-                return p
+            for fusion in [madeAtTwo, madeNow] {
+                let outs = alone.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
+                for (p, a) in zip(outs, alone) { p.initialize(repeating: .nan, count: a.count) }
+                x.withUnsafeBufferPointer { fusion.forwardIntegerDots($0.baseAddress!, rows: rows, into: outs) }
+                let fused = zip(outs, alone).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
+                outs.forEach { $0.deallocate() }
+                #expect(fused == alone, "threads \(threads), rows \(rows)")
             }
-            x.withUnsafeBufferPointer { QuantizedLinear.forwardIntegerDots(layers: layers, $0.baseAddress!, rows: rows, into: outs) }
-            for k in layers.indices {
-                fused[k] = Array(UnsafeBufferPointer(start: outs[k], count: fused[k].count))
-                outs[k].deallocate()
-            }
-            #expect(fused == alone, "threads \(threads), rows \(rows)")
             for threadsWanted in 1...3 {
-                let pieces = QuantizedLinear.pieces(layers, rows: rows, threads: threadsWanted)
+                let plan = FusedQuantizedLinear.plan(layers, ids: ids, rows: rows, threads: threadsWanted)
+                let pieces = (0..<plan.pieceCount).map { plan.calls[plan.starts[$0]..<plan.starts[$0 + 1]] }
                 var seen = layers.map { [Int](repeating: 0, count: $0.outFeatures) }
-                for piece in pieces { for s in piece { for r in s.rows { seen[s.layer][r] += 1 } } }
+                for piece in pieces { for c in piece { for r in c.firstRow..<c.firstRow + c.rows { seen[c.layer][r] += 1 } } }
                 #expect(seen.allSatisfy { $0.allSatisfy { $0 == 1 } }, "pieces for \(threadsWanted) threads, \(rows) rows")
                 if rows == 1 && threadsWanted > 1 {
-                    #expect(pieces.count == threadsWanted)
-                    let bytes = pieces.map { $0.reduce(0) { $0 + $1.rows.count * layers[$1.layer].rowBytes } }
-                    let total = bytes.reduce(0, +)
-                    #expect(bytes.allSatisfy { abs($0 - total / threadsWanted) <= 8 * layers.map(\.rowBytes).max()! },
-                            "piece bytes \(bytes)")
+                    let bytes = pieces.map { $0.reduce(0) { $0 + $1.rows * $1.rowBytes } }
+                    // A piece may round up to a four-row group in each of the two layers it spans.
+                    let biggestGroup = 4 * layers.map(\.rowBytes).max()!
+                    let minimum = FusedQuantizedLinear.minPieceBytes
+                    #expect(bytes.dropLast().allSatisfy { $0 >= minimum && $0 < minimum + 2 * biggestGroup }, "piece bytes \(bytes)")
+                    let order = pieces.flatMap { $0.flatMap { c in (c.firstRow..<c.firstRow + c.rows).map { (c.layer, $0) } } }
+                    #expect(order.elementsEqual(layers.indices.flatMap { k in (0..<layers[k].outFeatures).map { (k, $0) } }, by: ==),
+                            "pieces run through the layers' rows in order")
                 }
             }
         }

@@ -1,4 +1,6 @@
+import CKernels
 import Dispatch
+import Foundation
 import Tensors
 import Testing
 
@@ -31,4 +33,31 @@ import Testing
     }
     #expect((0..<callers * n).allSatisfy { many[$0] == 20 })
     many.deallocate()
+}
+
+/// Each thread of a spinning loop takes its indices in a few contiguous stretches: its own
+/// run, then the back halves of what others have left. With 1 to 4 threads (more than this
+/// machine may have cores, so some join late or not at all) every index is taken once and
+/// no thread's indices break into more than 12 ranges (taken one at a time in turn, they
+/// would be hundreds).
+@Test func spinningParallelForKeepsEachThreadsIndicesContiguous() {
+    let n = 997
+    for threads in 1...4 {
+        for _ in 0..<20 {
+            let owner = UnsafeMutablePointer<pthread_t>.allocate(capacity: n)
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            hits.initialize(repeating: 0, count: n)
+            parallelForSpinning(n, threads: threads) { i in
+                owner[i] = pthread_self()
+                hits[i] += 1
+                for _ in 0..<200 { sq_fetch_add(hits + i, 0) }  // some work, so threads overlap
+            }
+            #expect((0..<n).allSatisfy { hits[$0] == 1 })
+            var ranges: [pthread_t: Int] = [:]
+            for i in 0..<n where i == 0 || owner[i] != owner[i - 1] { ranges[owner[i], default: 0] += 1 }
+            #expect(ranges.values.allSatisfy { $0 <= 12 }, "\(threads) threads: ranges per thread \(ranges.values)")
+            owner.deallocate()
+            hits.deallocate()
+        }
+    }
 }

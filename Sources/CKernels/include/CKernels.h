@@ -20,7 +20,8 @@ void sq_release_free_heap(void);
 uint64_t sq_read_bytes(const void *p, size_t bytes);
 
 /// Calls `fn(ctx, i)` for every `i` in `0..<n` on up to `threads` threads: the caller and
-/// `threads − 1` workers of a process-wide pool, each taking the next unclaimed `i`.
+/// `threads − 1` workers of a process-wide pool. Each thread takes its own contiguous run
+/// of indices in order, then the back half of what another has left, and so on.
 /// Workers spin for a short while after a loop, so back-to-back short loops (generation's
 /// matrix-vector products) start without a wake-up. One loop runs at a time; a call made
 /// while another is running (from another thread, or from inside `fn`) runs serially on
