@@ -63,9 +63,19 @@ SQ_AVX2 static inline SQ_AI pair_quants load_pair_avx2(int kind, const uint8_t *
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     pair_quants p = { _mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) };
     if (kind == SQ_Q5_0 || kind == SQ_Q5_1) {
-        uint32_t h0 = sq_u32(x0 + qh), h1 = sq_u32(x1 + qh);
-        p.lo = _mm256_or_si256(p.lo, sq_fifth_bits_avx2((h0 & 0xFFFFu) | h1 << 16));
-        p.hi = _mm256_or_si256(p.hi, sq_fifth_bits_avx2(h0 >> 16 | (h1 & 0xFFFF0000u)));
+        // Both blocks' 32 fifth bits in every quadword, [h0 | h1]; each 128-bit lane picks
+        // its block's bytes (lane 0: h0, lane 1: h1 at bytes 4–7) and spreads a byte over
+        // eight, one bit of it tested per byte: one broadcast for the pair instead of two.
+        __m256i h = _mm256_set1_epi64x((long long)((uint64_t)sq_u32(x0 + qh) | (uint64_t)sq_u32(x1 + qh) << 32));
+        const __m256i spread_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                   4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5);
+        const __m256i spread_hi = _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+                                                   6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7);
+        const __m256i select = _mm256_set1_epi64x(0x8040201008040201LL), fifth = _mm256_set1_epi8(0x10);
+        __m256i blo = _mm256_and_si256(_mm256_shuffle_epi8(h, spread_lo), select);
+        __m256i bhi = _mm256_and_si256(_mm256_shuffle_epi8(h, spread_hi), select);
+        p.lo = _mm256_or_si256(p.lo, _mm256_and_si256(_mm256_cmpeq_epi8(blo, select), fifth));
+        p.hi = _mm256_or_si256(p.hi, _mm256_and_si256(_mm256_cmpeq_epi8(bhi, select), fifth));
     } else if (kind == SQ_IQ4_NL) {
         p.lo = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.lo);
         p.hi = _mm256_shuffle_epi8(sq_iq4_book_avx2(), p.hi);
@@ -194,28 +204,32 @@ SQ_AVX2_KERNELS(dot_iq4_nl, SQ_IQ4_NL)
 // −8 or −16 at the end, exact powers of two) or m·s.
 
 // The f16 fields at `offset` of blocks b and b + 1 of four rows, widened:
-// [r0 b, r0 b+1, r1 b, r1 b+1, r2 b, r2 b+1, r3 b, r3 b+1].
+// [r0 b, r1 b, r2 b, r3 b, r0 b+1, r1 b+1, r2 b+1, r3 b+1].
 SQ_AVX2 static inline SQ_AI __m256 halves8(const uint8_t *const x[4], size_t bytes, size_t offset) {
     __m128i h = _mm_cvtsi32_si128(sq_u16(x[0] + offset));
-    h = _mm_insert_epi16(h, sq_u16(x[0] + bytes + offset), 1);
-    h = _mm_insert_epi16(h, sq_u16(x[1] + offset), 2);
-    h = _mm_insert_epi16(h, sq_u16(x[1] + bytes + offset), 3);
-    h = _mm_insert_epi16(h, sq_u16(x[2] + offset), 4);
-    h = _mm_insert_epi16(h, sq_u16(x[2] + bytes + offset), 5);
-    h = _mm_insert_epi16(h, sq_u16(x[3] + offset), 6);
+    h = _mm_insert_epi16(h, sq_u16(x[1] + offset), 1);
+    h = _mm_insert_epi16(h, sq_u16(x[2] + offset), 2);
+    h = _mm_insert_epi16(h, sq_u16(x[3] + offset), 3);
+    h = _mm_insert_epi16(h, sq_u16(x[0] + bytes + offset), 4);
+    h = _mm_insert_epi16(h, sq_u16(x[1] + bytes + offset), 5);
+    h = _mm_insert_epi16(h, sq_u16(x[2] + bytes + offset), 6);
     h = _mm_insert_epi16(h, sq_u16(x[3] + bytes + offset), 7);
     return _mm256_cvtph_ps(h);
 }
 
 // Dot products of nibble-kind weight rows w, w + stride, w + 2·stride, w + 3·stride with
-// one activation row, into out[0..<4].
+// one activation row, into out[0..<4]. Per pair of blocks, each row's eight i32 partial
+// sums (four per block) are folded by three horizontal adds into one vector of the eight
+// exact block sums, [r0 b … r3 b, r0 b+1 … r3 b+1], which one conversion and one
+// multiply-add by the matching scales (`halves8` order) accumulate for all four rows.
 SQ_AVX2 static inline SQ_AI void dot4_legacy_avx2(int kind, size_t nb, const uint8_t *w, size_t stride,
                                                   const sq_act *a, float *out) {
     const size_t bytes = sq_legacy_bytes(kind);
     const int stored_min = kind == SQ_Q4_1 || kind == SQ_Q5_1;
     const float min_factor = kind == SQ_Q4_0 ? -8.0f : kind == SQ_Q5_0 ? -16.0f : 1.0f;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 acc = _mm256_setzero_ps();   // d_w·d_a·Σ q·a, lanes as `halves8`
     __m256 accm = _mm256_setzero_ps();  // d·s or m·s, lanes as `halves8`
+    const __m256i by_block = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
     // Each row is read where the same row of a group SQ_PF_BYTES or more ahead is touched,
     // one line per step (see `sq_pf_groups`).
     const size_t ahead = sq_pf_groups(4 * stride) * 4 * stride;
@@ -224,39 +238,44 @@ SQ_AVX2 static inline SQ_AI void dot4_legacy_avx2(int kind, size_t nb, const uin
         const uint8_t *x[4] = { w + bytes * b, w + stride + bytes * b, w + 2 * stride + bytes * b,
                                 w + 3 * stride + bytes * b };
         for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(x[r] + ahead), _MM_HINT_T0);
-        __m128 ya = _mm_loadu_ps(a->d + 2 * b);  // [d_a b, s b, d_a b+1, s b+1]
-        __m128 yd = _mm_shuffle_ps(ya, ya, 0x88), ys = _mm_shuffle_ps(ya, ya, 0xDD);
+        __m256 ya = _mm256_castps128_ps256(_mm_loadu_ps(a->d + 2 * b));  // [d_a b, s b, d_a b+1, s b+1]
+        __m256 yd = _mm256_permutevar8x32_ps(ya, by_block);               // [d_a b ×4, d_a b+1 ×4]
         __m256 dw = halves8(x, bytes, 0);
-        __m256 scale = _mm256_mul_ps(dw, _mm256_set_m128(yd, yd));
-        if (stored_min) accm = _mm256_add_ps(accm, _mm256_mul_ps(halves8(x, bytes, 2), _mm256_set_m128(ys, ys)));
-        else if (sq_has_min(kind)) accm = _mm256_add_ps(accm, _mm256_mul_ps(dw, _mm256_set_m128(ys, ys)));
+        __m256 scale = _mm256_mul_ps(dw, yd);
+        if (stored_min || sq_has_min(kind)) {
+            __m256 ys = _mm256_permutevar8x32_ps(ya, _mm256_add_epi32(by_block, _mm256_set1_epi32(1)));
+            accm = _mm256_add_ps(accm, _mm256_mul_ps(stored_min ? halves8(x, bytes, 2) : dw, ys));
+        }
         // The pair's activations: [b 0…15 | b+1 0…15], [b 16…31 | b+1 16…31].
         __m256i y0 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
         __m256i y1 = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b + 32));
+        __m256i p[4];
         for (int r = 0; r < 4; r++) {  // row r's pair: i32 lanes 0–3 block b, 4–7 block b + 1
             pair_quants q = load_pair_avx2(kind, x[r], x[r] + bytes);
-            __m256i p;
             if (kind == SQ_IQ4_NL) {
-                p = _mm256_add_epi32(dot_u8i8(_mm256_sign_epi8(q.lo, q.lo), _mm256_sign_epi8(y0, q.lo)),
-                                     dot_u8i8(_mm256_sign_epi8(q.hi, q.hi), _mm256_sign_epi8(y1, q.hi)));
+                p[r] = _mm256_add_epi32(dot_u8i8(_mm256_sign_epi8(q.lo, q.lo), _mm256_sign_epi8(y0, q.lo)),
+                                        dot_u8i8(_mm256_sign_epi8(q.hi, q.hi), _mm256_sign_epi8(y1, q.hi)));
             } else {  // |pair sums| ≤ 31·127·2: the two add without leaving i16
                 __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(q.lo, y0), _mm256_maddubs_epi16(q.hi, y1));
-                p = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+                p[r] = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
             }
-            __m256i spread = _mm256_setr_epi32(2 * r, 2 * r, 2 * r, 2 * r, 2 * r + 1, 2 * r + 1, 2 * r + 1, 2 * r + 1);
-            acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, spread), _mm256_cvtepi32_ps(p), acc[r]);
         }
+        // [r0 b, r1 b, r2 b, r3 b | r0 b+1, r1 b+1, r2 b+1, r3 b+1], exact.
+        __m256i sums = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
     }
-    float mins[8];
+    float sums[8], mins[8];
+    _mm256_storeu_ps(sums, acc);
     _mm256_storeu_ps(mins, accm);
     for (int r = 0; r < 4; r++) {
         // An odd last block (its activations in order) joins the same sums, so that as in
         // the reference the block terms and the minimum terms meet in one final addition.
+        __m256 last = _mm256_setzero_ps();
         __m128 last_m = _mm_setzero_ps();
-        if (b < nb) block_step_avx2(kind, 1, b, 0, w + r * stride, a, &acc[r], &last_m);
-        float sum = sq_hsum256(acc[r]);
+        if (b < nb) block_step_avx2(kind, 1, b, 0, w + r * stride, a, &last, &last_m);
+        float sum = sums[r] + sums[4 + r] + sq_hsum256(last);
         if (sq_has_min(kind)) {
-            float summ = min_factor * (mins[2 * r] + mins[2 * r + 1]) + _mm_cvtss_f32(_mm_movehdup_ps(last_m));
+            float summ = min_factor * (mins[r] + mins[4 + r]) + _mm_cvtss_f32(_mm_movehdup_ps(last_m));
             sum += summ;
         }
         out[r] = sum;
