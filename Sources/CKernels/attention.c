@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "CKernels.h"
+#include "exp_x86.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -61,6 +62,20 @@ SQ_ATT_AVX2 static void scores_avx2(const attention_job *job, int g, size_t lo, 
                 job->scores[(size_t)(g * group + h0 + r) * job->visible + j] = job->scale * hsum8(acc[r]);
         }
     }
+}
+
+// s[j] = exp(s[j] − m) for j from lo in whole groups of eight, adding them to *l; returns
+// the first j not done.
+SQ_ATT_AVX2 static size_t exp_shifted_avx2(float *s, size_t lo, size_t hi, float m, float *l) {
+    __m256 sum = _mm256_setzero_ps(), mv = _mm256_set1_ps(m);
+    size_t j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        __m256 e = sq_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    *l += hsum8(sum);
+    return j;
 }
 
 // o += Σ p_j · v_j over [lo, hi) for head h (p already in `scores`).
@@ -118,7 +133,11 @@ static void attention_part(void *ctx, size_t part) {
         float *s = job->scores + (size_t)h * job->visible;
         float m = -INFINITY, l = 0;
         for (size_t j = lo; j < hi; j++) m = s[j] > m ? s[j] : m;
-        for (size_t j = lo; j < hi; j++) {
+        size_t j0 = lo;
+#if defined(__x86_64__) || defined(__i386__)
+        if (job->avx2) j0 = exp_shifted_avx2(s, lo, hi, m, &l);
+#endif
+        for (size_t j = j0; j < hi; j++) {
             s[j] = expf(s[j] - m);
             l += s[j];
         }

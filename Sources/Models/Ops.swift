@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensors
 
@@ -31,10 +32,7 @@ public enum Ops {
 
     /// `gate[i] = silu(gate[i]) * up[i]` (the SwiGLU activation), over `n` values.
     public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
-        for i in 0..<n {
-            let g = gate[i]
-            gate[i] = g / (1 + expf(-g)) * up[i]
-        }
+        sq_swiglu(gate, up, n)
     }
 
     /// `Σ a[i]·b[i]` over `n` values, in two interleaved 16-wide partial sums.

@@ -28,6 +28,10 @@ uint64_t sq_read_bytes(const void *p, size_t bytes);
 /// the caller. Returns when every `i` is done.
 void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx);
 
+/// `gate[i] = silu(gate[i]) · up[i]` (SwiGLU) for i in 0..<n; AVX2 computes exp to within
+/// 2 ulp of libm's.
+void sq_swiglu(float *gate, const float *up, size_t n);
+
 /// Floats of scratch `sq_attention_decode` needs for `visible` positions.
 size_t sq_attention_scratch_floats(size_t visible, int heads, int head_dim, int threads);
 
