@@ -201,3 +201,23 @@ int sq_qdot_level(uint32_t type) {
     int used = -1;
     return kernel(cpu_level, type, &used) ? used : -1;
 }
+
+typedef struct {
+    const sq_qdot_call *calls;
+    const size_t *starts;
+    size_t n, nact;
+} qdot_run_job;
+
+static void run_piece(void *ctx, size_t p) {
+    const qdot_run_job *job = (const qdot_run_job *)ctx;
+    for (size_t c = job->starts[p]; c < job->starts[p + 1]; c++) {
+        const sq_qdot_call *k = &job->calls[c];
+        sq_qdot_gemm(k->type, job->n, k->weights, k->row_stride, k->rows, k->act, k->act_stride, job->nact, k->out,
+                     k->out_stride);
+    }
+}
+
+void sq_qdot_run(const sq_qdot_call *calls, const size_t *starts, size_t pieces, size_t n, size_t nact, int threads) {
+    qdot_run_job job = { calls, starts, n, nact };
+    sq_parallel_for(pieces, threads, run_piece, &job);
+}

@@ -86,21 +86,16 @@ public final class FusedQuantizedLinear: @unchecked Sendable {
         let threads = Self.threads(weightBytes, rows: rows)
         let plan = rows == 1 && Threads.count == planThreads ? generationPlan
             : Self.plan(layers, ids: ids, rows: rows, threads: threads)
-        plan.calls.withUnsafeBufferPointer { calls in
+        let count = plan.calls.count
+        withUnsafeTemporaryAllocation(of: sq_qdot_call.self, capacity: count) { cb in
+            for c in 0..<count {
+                let k = plan.calls[c]
+                cb[c] = sq_qdot_call(type: ids[k.act], weights: k.weights, row_stride: k.rowBytes, rows: k.rows,
+                                     act: act + rows * actPrefix[k.act], act_stride: actStrides[k.act],
+                                     out: y[k.layer] + k.firstRow, out_stride: k.outFeatures)
+            }
             plan.starts.withUnsafeBufferPointer { starts in
-                actStrides.withUnsafeBufferPointer { strides in
-                    actPrefix.withUnsafeBufferPointer { prefix in
-                        ids.withUnsafeBufferPointer { ids in
-                            parallelForSpinning(starts.count - 1, threads: threads) { p in
-                                for c in starts[p]..<starts[p + 1] {
-                                    let k = calls[c]
-                                    sq_qdot_gemm(ids[k.act], inF, k.weights, k.rowBytes, k.rows, act + rows * prefix[k.act],
-                                                 strides[k.act], rows, y[k.layer] + k.firstRow, k.outFeatures)
-                                }
-                            }
-                        }
-                    }
-                }
+                sq_qdot_run(cb.baseAddress!, starts.baseAddress!, starts.count - 1, inF, rows, Int32(threads))
             }
         }
         for k in layers.indices { layers[k].addBias(y[k], rows: rows) }

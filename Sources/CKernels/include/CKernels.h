@@ -105,6 +105,22 @@ void sq_qdot_rows(uint32_t ggml_type, size_t n, const void *w, size_t row_stride
 void sq_qdot_gemm(uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
                   const void *act, size_t act_stride, size_t nact, float *out, size_t out_stride);
 
+/// One `sq_qdot_gemm` call of `sq_qdot_run` (its `n` and `nact` are the run's).
+typedef struct {
+    uint32_t type;
+    const void *weights;
+    size_t row_stride, rows;
+    const void *act;
+    size_t act_stride;
+    float *out;
+    size_t out_stride;
+} sq_qdot_call;
+
+/// Runs `calls[starts[p]..<starts[p + 1]]` for every piece p in `0..<pieces` on up to
+/// `threads` threads of the pool (`sq_parallel_for`): generation's fused projections, with
+/// no per-piece work outside C.
+void sq_qdot_run(const sq_qdot_call *calls, const size_t *starts, size_t pieces, size_t n, size_t nact, int threads);
+
 /// As `sq_qdot_gemm` with the kernels of one `level`; returns the level used or −1, as
 /// `sq_qdot_rows_level`. For tests.
 int sq_qdot_gemm_level(int level, uint32_t ggml_type, size_t n, const void *w, size_t row_stride, size_t rows,
