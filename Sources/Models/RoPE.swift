@@ -23,6 +23,9 @@ public struct RoPE: Sendable {
     /// The pairing of dimensions.
     public let style: Style
     private let inverseFrequencies: [Double]
+    /// The cosines and sines of the position rotated last: generation rotates the queries
+    /// and keys of every layer at one position, so they are computed once per token.
+    private let recent = RecentAngles()
 
     /// A rotary embedding over the first `dims` dimensions of each head.
     public init(dims: Int, base: Float, style: Style) {
@@ -38,10 +41,13 @@ public struct RoPE: Sendable {
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int) {
         let half = dims / 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { cs in
-            for i in 0..<half {
-                let angle = Double(position) * inverseFrequencies[i]
-                cs[2 * i] = Float(cos(angle))
-                cs[2 * i + 1] = Float(sin(angle))
+            if !recent.copy(position: position, into: cs.baseAddress!, count: 2 * half) {
+                for i in 0..<half {
+                    let angle = Double(position) * inverseFrequencies[i]
+                    cs[2 * i] = Float(cos(angle))
+                    cs[2 * i + 1] = Float(sin(angle))
+                }
+                recent.store(position: position, from: cs.baseAddress!, count: 2 * half)
             }
             for h in 0..<heads {
                 let v = x + h * headDim
@@ -54,5 +60,36 @@ public struct RoPE: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The (cos, sin) table of one position, shared by the threads that use one `RoPE`.
+final class RecentAngles: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var position = -1
+    private var values: [Float] = []
+
+    init() { pthread_mutex_init(lock, nil) }
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    /// Copies the table of `position` into `out` if it is the one stored.
+    func copy(position: Int, into out: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard position == self.position, values.count == count else { return false }
+        values.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: count) }
+        return true
+    }
+
+    /// Stores the table of `position`.
+    func store(position: Int, from table: UnsafePointer<Float>, count: Int) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        self.position = position
+        if values.count != count { values = [Float](repeating: 0, count: count) }
+        values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: table, count: count) }
     }
 }
