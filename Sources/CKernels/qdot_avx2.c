@@ -301,6 +301,7 @@ void sq_register_avx2_4(sq_dot4_fn t[SQ_TYPE_LIMIT]) {
     t[SQ_Q5_0] = dot_q5_0_avx2_4;
     t[SQ_Q5_1] = dot_q5_1_avx2_4;
     t[SQ_IQ4_NL] = dot_iq4_nl_avx2_4;
+    sq_register_avx2_kquants_4(t);
 }
 
 void sq_register_avx2(sq_dot_fn t[SQ_TYPE_LIMIT], sq_dot_rows_fn r[SQ_TYPE_LIMIT]) {

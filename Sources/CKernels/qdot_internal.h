@@ -129,6 +129,8 @@ void sq_register_avx2(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYP
 void sq_register_avx2_kquants(sq_dot_fn table[SQ_TYPE_LIMIT]);
 // Four-row generation kernels of the AVX2 level (qdot_avx2.c).
 void sq_register_avx2_4(sq_dot4_fn table[SQ_TYPE_LIMIT]);
+// The k-quant ones (qdot_avx2_kquants.c), which `sq_register_avx2_4` adds.
+void sq_register_avx2_kquants_4(sq_dot4_fn table[SQ_TYPE_LIMIT]);
 void sq_register_avx512(sq_dot_fn table[SQ_TYPE_LIMIT], sq_dot_rows_fn rows[SQ_TYPE_LIMIT]);
 // Overrides the AVX-512 level's single-row kernels of the 32-wide kinds (qdot_avx512_gemv.c).
 void sq_register_avx512_gemv(sq_dot_fn table[SQ_TYPE_LIMIT]);
