@@ -38,8 +38,9 @@ import Testing
 /// Each thread of a spinning loop takes its indices in a few contiguous stretches: its own
 /// run, then the back halves of what others have left. With 1 to 4 threads (more than this
 /// machine may have cores, so some join late or not at all) every index is taken once and
-/// no thread's indices break into more than 12 ranges (taken one at a time in turn, they
-/// would be hundreds).
+/// no thread's indices break into more than 40 ranges: each steal halves what a run has
+/// left, so about log₂(997) ≈ 10 per run a thread steals from, even when a busy machine
+/// deschedules threads mid-loop (taken one at a time in turn, they would be hundreds).
 @Test func spinningParallelForKeepsEachThreadsIndicesContiguous() {
     let n = 997
     for threads in 1...4 {
@@ -55,7 +56,7 @@ import Testing
             #expect((0..<n).allSatisfy { hits[$0] == 1 })
             var ranges: [pthread_t: Int] = [:]
             for i in 0..<n where i == 0 || owner[i] != owner[i - 1] { ranges[owner[i], default: 0] += 1 }
-            #expect(ranges.values.allSatisfy { $0 <= 12 }, "\(threads) threads: ranges per thread \(ranges.values)")
+            #expect(ranges.values.allSatisfy { $0 <= 40 }, "\(threads) threads: ranges per thread \(ranges.values)")
             owner.deallocate()
             hits.deallocate()
         }
