@@ -58,8 +58,13 @@ SQ_ATT_AVX2 static void scores_avx2(const attention_job *job, int g, size_t lo, 
                     acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv, acc[r]);
                 }
             }
-            for (int r = 0; r < nh; r++)
-                job->scores[(size_t)(g * group + h0 + r) * job->visible + j] = job->scale * hsum8(acc[r]);
+            // The four sums at once: three horizontal adds and one add of the halves.
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            __m128 sums = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
+                                     _mm_set1_ps(job->scale));
+            float s4[4];
+            _mm_storeu_ps(s4, sums);
+            for (int r = 0; r < nh; r++) job->scores[(size_t)(g * group + h0 + r) * job->visible + j] = s4[r];
         }
     }
 }
