@@ -45,7 +45,6 @@ static struct {
     uint64_t state;         // generation | closed | joined (atomic)
     // The loop in progress: written before `state` announces it, read-only until every
     // worker that joined has counted itself in `done`.
-    size_t n;
     int runs;               // participants: the caller and at most `active` workers
     int active;             // at most this many workers join
     int done;               // joined workers finished with this loop (atomic)
@@ -183,7 +182,6 @@ void sq_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), voi
         return;
     }
     grow(threads - 1);
-    pool.n = n;
     pool.runs = threads;
     for (int r = 0; r < threads; r++)
         runs[r].span = (uint64_t)(n * (size_t)(r + 1) / (size_t)threads) << 32 | (uint64_t)(n * (size_t)r / (size_t)threads);

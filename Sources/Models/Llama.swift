@@ -121,13 +121,7 @@ public final class LlamaModel: @unchecked Sendable {
                             into: &normed)
             }
         }
-        if let fused = headFusion, fused.takesIntegerPath(rows: n) {
-            normed.withUnsafeBufferPointer { nb in
-                logits.withUnsafeMutableBufferPointer { fused.forwardIntegerDots(nb.baseAddress!, rows: n, into: [$0.baseAddress!]) }
-            }
-        } else {
-            head.forward(normed, rows: n, into: &logits)
-        }
+        Self.project(headFusion, [head], normed, rows: n, into: &logits)
         return logits
     }
 
