@@ -171,16 +171,21 @@ enum RealInputs {
 
     #if os(Linux)
     /// Here, not among the unit tests: only this serialized suite resets the high-water mark,
-    /// so nothing resets it between the allocation and the check.
+    /// so nothing resets it between the allocation and the check. Tests of other suites run
+    /// in the same process meanwhile and can grow the resident set between the allocation
+    /// and the reading (a fresh-clone CI run saw 87 MiB of headroom once), so the allocation
+    /// is tried up to five times and the best headroom counts.
     @Test func peakMemoryCanBeRestarted() throws {
-        do {
+        var headroom = 0
+        for _ in 0..<5 where headroom < 90 << 20 {
             let n = 96 << 20
             let p = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 4096)
             for i in stride(from: 0, to: n, by: 4096) { p.storeBytes(of: 1, toByteOffset: i, as: UInt8.self) }
             p.deallocate()
+            let before = try #require(ResidentMemory.peak()), rss = try #require(ResidentMemory.current())
+            headroom = max(headroom, before - rss)
         }
-        let before = try #require(ResidentMemory.peak()), rss = try #require(ResidentMemory.current())
-        #expect(before - rss >= 90 << 20, "the freed 96 MiB counts in the peak until it is reset")
+        #expect(headroom >= 90 << 20, "the freed 96 MiB counts in the peak until it is reset")
         #expect(ResidentMemory.resetPeak(), "writing 5 to /proc/self/clear_refs works on this kernel")
         let after = try #require(ResidentMemory.peak()), rssAfter = try #require(ResidentMemory.current())
         #expect(after - rssAfter < 16 << 20, "the peak restarts from the current size: \(after) vs \(rssAfter)")
